@@ -1,0 +1,212 @@
+"""Public entry points: :func:`check_equivalence` and :func:`check_many`.
+
+By default every check runs in a pool of worker processes, one per core. A worker that
+hangs (pathological elaboration) or dies (a parser crash on hostile bytes) is killed and
+replaced, and the caller gets a verdict; the caller's process never hangs or crashes.
+The pool is created on first use and lives until :func:`shutdown` or interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Iterable, Sequence
+
+import pebble
+
+from ..sim import icarus
+from .simcheck import CheckOptions, check_batch
+from .verdict import Status, Verdict
+
+DEFAULT_CYCLES = CheckOptions.cycles
+DEFAULT_TIMEOUT = CheckOptions.timeout
+DEFAULT_BATCH_SIZE = 8
+
+_pool: pebble.ProcessPool | None = None
+_pool_lock = threading.Lock()
+
+
+def _get_pool() -> pebble.ProcessPool:
+    global _pool
+    with _pool_lock:
+        if _pool is None or not _pool.active:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["verilog_env.equiv.simcheck"])
+            _pool = pebble.ProcessPool(max_workers=os.cpu_count() or 1, context=context)
+        return _pool
+
+
+def shutdown() -> None:
+    """Stop the worker pool (it restarts on the next check)."""
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.stop()
+            _pool.join()
+            _pool = None
+
+
+atexit.register(shutdown)
+
+
+def _as_text(source: object, role: str) -> str | Verdict:
+    if isinstance(source, bytes):
+        return source.decode("utf-8", "replace")
+    if isinstance(source, str):
+        return source
+    return Verdict(Status.COMPILE_ERROR, f"{role} must be Verilog text, got {type(source).__name__}")
+
+
+def _guard_seconds(options: CheckOptions, n: int) -> float:
+    # compile + simulate per run, and a batch may fall back to one run per candidate.
+    return 2 * options.timeout * (1 + (n if n > 1 else 0)) + 30
+
+
+def _failed(exc: BaseException, options: CheckOptions) -> Verdict:
+    if isinstance(exc, FutureTimeout):
+        return Verdict(
+            Status.TIMEOUT,
+            "checking did not finish in time (the design is too large or pathological to analyse)",
+        )
+    if isinstance(exc, pebble.ProcessExpired):
+        return Verdict(Status.INTERNAL_ERROR, f"checker worker died (exit code {exc.exitcode}) on this input")
+    return Verdict(Status.INTERNAL_ERROR, f"checker failed: {type(exc).__name__}: {exc}")
+
+
+def check_many(
+    golden: str,
+    candidates: Sequence[str],
+    *,
+    top: str | None = None,
+    candidate_top: str | None = None,
+    seed: int = 0,
+    cycles: int = DEFAULT_CYCLES,
+    timeout: float = DEFAULT_TIMEOUT,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    isolate: bool = True,
+    progress: bool = False,
+) -> list[Verdict]:
+    """Check many candidates against one golden, using every core.
+
+    Candidates are grouped ``batch_size`` at a time into one simulator run (the golden is
+    analysed once per worker and cached); a group whose shared run fails is re-run one
+    candidate at a time, so verdicts never depend on the grouping. Returns one
+    :class:`Verdict` per candidate, in order.
+    """
+    icarus.tools()  # a missing simulator is a set-up error, not a verdict
+    options = CheckOptions(top=top, candidate_top=candidate_top, seed=seed, cycles=cycles, timeout=timeout)
+    golden_text = _as_text(golden, "golden")
+    if isinstance(golden_text, Verdict):
+        return [golden_text for _ in candidates]
+    verdicts: list[Verdict | None] = [None] * len(candidates)
+    pending: list[int] = []
+    texts: list[str] = []
+    for i, candidate in enumerate(candidates):
+        text = _as_text(candidate, "candidate")
+        if isinstance(text, Verdict):
+            verdicts[i] = text
+        else:
+            pending.append(i)
+            texts.append(text)
+    groups = [pending[i : i + max(1, batch_size)] for i in range(0, len(pending), max(1, batch_size))]
+    text_of = dict(zip(pending, texts))
+
+    def store(group: list[int], result: list[Verdict] | BaseException) -> None:
+        if isinstance(result, BaseException):
+            if len(group) > 1:  # blame nobody for a shared failure: retry one by one
+                for i in group:
+                    store([i], _run_one_guarded([text_of[i]], golden_text, options, isolate))
+                return
+            result = [_failed(result, options)]
+        for i, verdict in zip(group, result):
+            verdicts[i] = verdict
+
+    bar = _progress(len(candidates), progress)
+    if not isolate:
+        for group in groups:
+            store(group, check_batch(golden_text, [text_of[i] for i in group], options))
+            bar.update(len(group))
+    else:
+        pool = _get_pool()
+        futures = [
+            (group, pool.schedule(check_batch, args=(golden_text, [text_of[i] for i in group], options),
+                                  timeout=_guard_seconds(options, len(group))))
+            for group in groups
+        ]
+        for group, future in futures:
+            try:
+                result: list[Verdict] | BaseException = future.result()
+            except BaseException as exc:  # noqa: BLE001 - every failure becomes a verdict
+                result = exc
+            store(group, result)
+            bar.update(len(group))
+    bar.close()
+    return verdicts  # type: ignore[return-value]
+
+
+def _run_one_guarded(texts: list[str], golden: str, options: CheckOptions, isolate: bool):
+    if not isolate:
+        try:
+            return check_batch(golden, texts, options)
+        except Exception as exc:  # noqa: BLE001
+            return exc
+    future = _get_pool().schedule(check_batch, args=(golden, texts, options), timeout=_guard_seconds(options, 1))
+    try:
+        return future.result()
+    except BaseException as exc:  # noqa: BLE001
+        return exc
+
+
+def check_equivalence(
+    golden: str,
+    candidate: str,
+    *,
+    top: str | None = None,
+    candidate_top: str | None = None,
+    seed: int = 0,
+    cycles: int = DEFAULT_CYCLES,
+    timeout: float = DEFAULT_TIMEOUT,
+    isolate: bool = True,
+) -> Verdict:
+    """Decide whether ``candidate`` behaves like ``golden``; never raises on bad designs.
+
+    ``golden`` is trusted reference Verilog; ``top`` names its top module when it has
+    several. ``candidate`` is untrusted text (typically extracted from an LLM answer);
+    its top is the module named ``candidate_top`` (default: the golden's top name) or
+    else its only uninstantiated module. Both are driven with the same seeded random
+    stimulus for ``cycles`` cycles of the first clock; the same seed gives the same
+    verdict. ``timeout`` bounds each compile and each simulation in seconds.
+
+    Raises :class:`~verilog_env.sim.icarus.SimulatorNotFoundError` when Icarus Verilog
+    is not installed; every problem with the designs themselves is a :class:`Verdict`.
+    """
+    return check_many(
+        golden,
+        [candidate],
+        top=top,
+        candidate_top=candidate_top,
+        seed=seed,
+        cycles=cycles,
+        timeout=timeout,
+        isolate=isolate,
+    )[0]
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="check", desc="checking")
+

@@ -1,0 +1,381 @@
+"""What a design looks like from outside: its top module, ports, clocks and resets.
+
+All of it comes from pyslang's elaborated model, never from pattern-matching text:
+widths are after parameter resolution, and clocks/resets are traced through submodule
+port connections back to the top-level inputs that drive them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from pyslang import ast, syntax
+
+from .policy import find_violations
+from .source import MAX_SOURCE_BYTES, ParsedSource, compile_sources, format_diagnostics, parse
+
+SK = syntax.SyntaxKind
+MAX_PORT_WIDTH = 4096
+
+_RESET_NAME = re.compile(r"rst|reset|clr|clear", re.IGNORECASE)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*\Z")
+
+
+class DesignError(Exception):
+    """A design cannot be checked. ``status`` is a :class:`~verilog_env.Status` value."""
+
+    def __init__(self, status: str, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Port:
+    name: str
+    direction: str  # "input" | "output"
+    width: int
+    signed: bool = False
+
+    def describe(self) -> str:
+        bits = f"[{self.width - 1}:0]" if self.width > 1 else "1 bit"
+        return f"{self.direction} {'signed ' if self.signed else ''}{bits}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reset:
+    name: str
+    active_high: bool
+    asynchronous: bool
+
+
+@dataclasses.dataclass
+class Design:
+    """An analysed design; ``modules`` are all module names it defines."""
+
+    top: str
+    ports: list[Port]
+    parameters: dict[str, str]
+    clocks: list[str]
+    resets: list[Reset]
+    modules: list[str]
+    source: ParsedSource
+
+    @property
+    def inputs(self) -> list[Port]:
+        return [p for p in self.ports if p.direction == "input"]
+
+    @property
+    def outputs(self) -> list[Port]:
+        return [p for p in self.ports if p.direction == "output"]
+
+    def port(self, name: str) -> Port | None:
+        return next((p for p in self.ports if p.name == name), None)
+
+    def summary(self) -> dict:
+        return {
+            "top": self.top,
+            "ports": [dataclasses.asdict(p) for p in self.ports],
+            "clocks": list(self.clocks),
+            "resets": [dataclasses.asdict(r) for r in self.resets],
+            "modules": list(self.modules),
+        }
+
+
+def analyze(
+    text: str,
+    *,
+    name: str,
+    role: str,
+    top: str | None = None,
+    preferred_top: str | None = None,
+) -> Design:
+    """Parse, police and elaborate ``text``; raise :class:`DesignError` if it cannot run.
+
+    ``role`` is ``"golden"`` or ``"candidate"`` and only changes how problems are
+    reported (a golden breaking the policy is *unsupported*; a candidate is *rejected*).
+    ``top`` names the top module exactly; otherwise ``preferred_top`` is used when the
+    text defines it, else the text's only uninstantiated module.
+    """
+    candidate = role == "candidate"
+    if not isinstance(text, str):
+        raise DesignError("internal_error", f"{role} source must be str, got {type(text).__name__}")
+    if not text.strip():
+        raise DesignError("compile_error", f"{role} source is empty")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        raise DesignError(
+            "rejected" if candidate else "unsupported",
+            f"{role} source is larger than {MAX_SOURCE_BYTES // 1024} KiB",
+        )
+    if "\x00" in text:
+        raise DesignError("compile_error", f"{role} source contains NUL bytes (binary data, not Verilog)")
+
+    source = parse(text, name)
+    parse_errors = [d for d in source.tree.diagnostics if d.isError()]
+    violations = find_violations(source)
+    if violations:
+        lines = "; ".join(str(v) for v in violations[:5])
+        raise DesignError(
+            "rejected" if candidate else "unsupported",
+            f"{role} breaks the candidate policy: {lines}",
+        )
+    if parse_errors:
+        raise DesignError("compile_error", format_diagnostics(parse_errors, source.source_manager))
+
+    modules, scoped_names = _declared_modules_and_dotted_names(source)
+    if not modules:
+        raise DesignError("compile_error", f"{role} source defines no module")
+
+    compilation = compile_sources([source])
+    tops = {inst.name: inst for inst in compilation.getRoot().topInstances}
+    chosen = top or (preferred_top if preferred_top in modules else None)
+    if chosen is None:
+        if len(tops) != 1:
+            listing = ", ".join(sorted(tops)) or "none"
+            raise DesignError(
+                "rejected" if candidate else "internal_error",
+                f"cannot tell which module is the top of the {role}: uninstantiated modules "
+                f"are {listing}" + (f"; name it {preferred_top}" if preferred_top else ""),
+            )
+        chosen = next(iter(tops))
+    if chosen not in modules:
+        raise DesignError(
+            "rejected" if candidate else "internal_error",
+            f"{role} defines no module named {chosen} (it defines {', '.join(modules)})",
+        )
+    if chosen not in tops:
+        compilation = compile_sources([source], top=chosen)
+        tops = {inst.name: inst for inst in compilation.getRoot().topInstances}
+
+    errors = [d for d in compilation.getAllDiagnostics() if d.isError()]
+    if errors:
+        escape = _hierarchical_escape(errors, scoped_names)
+        if escape is not None and candidate:
+            raise DesignError(
+                "rejected", f"hierarchical reference {escape} reaches outside the design"
+            )
+        raise DesignError("compile_error", format_diagnostics(errors, source.source_manager))
+
+    instance = tops[chosen]
+    ports = _ports(instance, role)
+    clocks, resets = _clocks_and_resets(instance, {p.name for p in ports if p.direction == "input"})
+    parameters = {
+        p.name: str(getattr(p, "value", "")) for p in instance.body.parameters
+    }
+    return Design(
+        top=chosen,
+        ports=ports,
+        parameters=parameters,
+        clocks=clocks,
+        resets=resets,
+        modules=modules,
+        source=source,
+    )
+
+
+def _declared_modules_and_dotted_names(source: ParsedSource) -> tuple[list[str], dict[int, str]]:
+    """Module names declared in the text, and dotted names by their start offset."""
+    modules: list[str] = []
+    dotted: dict[int, str] = {}
+
+    def visit(node):
+        kind = getattr(node, "kind", None)
+        if kind == SK.ModuleDeclaration:
+            modules.append(node.header.name.valueText)
+        elif kind == SK.ScopedName and node.separator.valueText == ".":
+            first = node.getFirstToken()
+            dotted.setdefault(first.location.offset, str(node).strip())
+
+    source.tree.root.visit(visit)
+    return modules, dotted
+
+
+def _hierarchical_escape(errors, dotted: dict[int, str]) -> str | None:
+    for diag in errors:
+        name = dotted.get(diag.location.offset)
+        if name is not None:
+            return name
+    return None
+
+
+def _ports(instance, role: str) -> list[Port]:
+    ports: list[Port] = []
+    for port in instance.body.portList:
+        if not isinstance(port, ast.PortSymbol):
+            raise DesignError("unsupported", f"{role} port {port.name} is an interface or multi-port")
+        if not _IDENTIFIER.match(port.name):
+            raise DesignError("unsupported", f"{role} port name {port.name!r} is not a plain identifier")
+        direction = port.direction.name
+        if direction not in ("In", "Out"):
+            raise DesignError(
+                "unsupported",
+                f"{role} port {port.name} is {direction.lower()}; only input and output ports can be driven and compared",
+            )
+        port_type = port.type
+        if not port_type.isIntegral:
+            raise DesignError(
+                "unsupported", f"{role} port {port.name} has type {port_type}, not a bit vector"
+            )
+        width = port_type.bitWidth
+        if width < 1 or width > MAX_PORT_WIDTH:
+            raise DesignError("unsupported", f"{role} port {port.name} is {width} bits wide")
+        ports.append(
+            Port(port.name, "input" if direction == "In" else "output", width, bool(port_type.isSigned))
+        )
+    if not any(p.direction == "output" for p in ports):
+        raise DesignError("unsupported", f"{role} top module has no output ports to compare")
+    return ports
+
+
+class _Aliases:
+    """Union-find over hierarchical signal paths joined by port connections."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        self.parent.setdefault(x, x)
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: str, b: str) -> None:
+        self.parent[self.find(a)] = self.find(b)
+
+
+def _referenced_path(expr) -> str | None:
+    if expr is None:
+        return None
+    while expr.kind == ast.ExpressionKind.Conversion:
+        expr = expr.operand
+    if expr.kind == ast.ExpressionKind.NamedValue:
+        return expr.symbol.hierarchicalPath
+    return None
+
+
+def _constant_truth(expr) -> bool | None:
+    constant = getattr(expr, "constant", None)
+    if constant is None:
+        return None
+    text = str(constant)
+    digits = text.split("'")[-1].lstrip("sS")[1:] if "'" in text else text
+    if not digits or any(c in "xXzZ?" for c in digits):
+        return None
+    return any(c not in "0_" for c in digits)
+
+
+def _reset_terms(cond) -> list[tuple[str, bool]]:
+    """Signals a reset-style condition tests, each with the level that makes it true."""
+    kind = cond.kind
+    if kind == ast.ExpressionKind.Conversion:
+        return _reset_terms(cond.operand)
+    path = _referenced_path(cond)
+    if path is not None:
+        return [(path, True)]
+    if kind == ast.ExpressionKind.UnaryOp and cond.op.name in ("LogicalNot", "BitwiseNot"):
+        inner = _referenced_path(cond.operand)
+        return [(inner, False)] if inner else []
+    if kind == ast.ExpressionKind.BinaryOp:
+        op = cond.op.name
+        if op in ("LogicalOr", "BinaryOr"):
+            return _reset_terms(cond.left) + _reset_terms(cond.right)
+        if op in ("Equality", "CaseEquality", "Inequality", "CaseInequality"):
+            for signal, constant in ((cond.left, cond.right), (cond.right, cond.left)):
+                path, truth = _referenced_path(signal), _constant_truth(constant)
+                if path is not None and truth is not None:
+                    return [(path, truth if "Inequality" not in op else not truth)]
+    return []
+
+
+def _first_statement(stmt):
+    while True:
+        if stmt.kind == ast.StatementKind.Block:
+            stmt = stmt.body
+        elif stmt.kind == ast.StatementKind.List:
+            items = list(stmt.list)
+            if not items:
+                return stmt
+            stmt = items[0]
+        else:
+            return stmt
+
+
+def _clocks_and_resets(instance, input_names: set[str]) -> tuple[list[str], list[Reset]]:
+    aliases = _Aliases()
+    top_path = {f"{instance.name}.{n}": n for n in input_names}
+    clock_uses: set[str] = set()
+    reset_uses: dict[str, tuple[bool, bool]] = {}  # path -> (active_high, asynchronous)
+
+    def visit(symbol):
+        if isinstance(symbol, ast.InstanceSymbol):
+            for connection in symbol.portConnections:
+                inner = getattr(connection.port, "internalSymbol", None)
+                outer = _referenced_path(connection.expression)
+                if inner is not None and outer is not None:
+                    aliases.union(inner.hierarchicalPath, outer)
+        elif isinstance(symbol, ast.ProceduralBlockSymbol):
+            _classify_block(symbol.body, clock_uses, reset_uses)
+        return ast.VisitAction.Advance
+
+    instance.visit(visit)
+
+    def port_of(path: str) -> str | None:
+        root = aliases.find(path)
+        for candidate_path, port_name in top_path.items():
+            if aliases.find(candidate_path) == root:
+                return port_name
+        return None
+
+    clocks: list[str] = []
+    for path in sorted(clock_uses):
+        port_name = port_of(path)
+        if port_name and port_name not in clocks:
+            clocks.append(port_name)
+    resets: dict[str, Reset] = {}
+    for path, (active_high, asynchronous) in sorted(reset_uses.items()):
+        port_name = port_of(path)
+        if port_name and port_name not in clocks and port_name not in resets:
+            if asynchronous or _RESET_NAME.search(port_name):
+                resets[port_name] = Reset(port_name, active_high, asynchronous)
+    return clocks, list(resets.values())
+
+
+def _classify_block(body, clock_uses: set[str], reset_uses: dict[str, tuple[bool, bool]]) -> None:
+    if body.kind != ast.StatementKind.Timed:
+        return
+    timing = body.timing
+    if timing.kind == ast.TimingControlKind.SignalEvent:
+        events = [timing]
+    elif timing.kind == ast.TimingControlKind.EventList:
+        events = [e for e in timing.events if e.kind == ast.TimingControlKind.SignalEvent]
+    else:
+        return
+    edges: dict[str, bool] = {}  # path -> is posedge
+    for event in events:
+        path = _referenced_path(event.expr)
+        if path is not None and event.edge.name in ("PosEdge", "NegEdge", "BothEdges"):
+            edges[path] = event.edge.name != "NegEdge"
+    if not edges:
+        return
+    first = _first_statement(body.stmt)
+    terms: list[tuple[str, bool]] = []
+    if first.kind == ast.StatementKind.Conditional:
+        conditions = list(first.conditions)
+        if conditions:
+            terms = _reset_terms(conditions[0].expr)
+    asynchronous = {path: level for path, level in terms if path in edges}
+    if len(edges) > 1 and not asynchronous:
+        # No leading `if` on an edge signal: fall back to names, polarity from the edge.
+        asynchronous = {
+            path: edges[path] for path in edges if _RESET_NAME.search(path.rsplit(".", 1)[-1])
+        }
+    for path, level in asynchronous.items():
+        reset_uses.setdefault(path, (level, True))
+    for path in edges:
+        if path not in asynchronous:
+            clock_uses.add(path)
+    for path, level in terms:
+        if path not in edges:
+            reset_uses.setdefault(path, (level, False))

@@ -1,0 +1,154 @@
+"""Run an untrusted process in a throw-away directory under hard limits.
+
+Every simulator call goes through :func:`run`. The process gets its own session (so the
+whole process group can be killed), CPU-time, address-space, file-size and core-dump
+limits set by ``prlimit`` (thread-safe, unlike ``preexec_fn``), a wall-clock timeout,
+and stdout/stderr redirected to a capped file. :class:`Workdir` removes the directory
+and everything in it, whatever happened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+_PRLIMIT = shutil.which("prlimit")
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Resource limits for one sandboxed process."""
+
+    wall_seconds: float = 10.0
+    cpu_seconds: float | None = None  # default: wall_seconds + 1
+    memory_bytes: int = 1 << 30
+    output_bytes: int = 4 << 20
+    """Largest file the process may write, its log included; beyond it the OS kills it."""
+
+
+@dataclasses.dataclass
+class RunResult:
+    returncode: int | None
+    timed_out: bool
+    output: str
+    output_bytes: int
+    seconds: float
+
+    @property
+    def signal_name(self) -> str | None:
+        if self.returncode is not None and self.returncode < 0:
+            try:
+                return signal.Signals(-self.returncode).name
+            except ValueError:
+                return f"signal {-self.returncode}"
+        return None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def describe_failure(self, limits: Limits) -> str:
+        """Why the process did not finish normally, in words."""
+        if self.timed_out:
+            return f"exceeded the {limits.wall_seconds:g} s time limit"
+        sig = self.signal_name
+        if sig == "SIGXCPU":
+            return "exceeded the CPU-time limit"
+        if sig == "SIGXFSZ" or self.output_bytes >= limits.output_bytes:
+            return f"printed more than the {limits.output_bytes >> 20} MiB output limit"
+        if sig in ("SIGSEGV", "SIGABRT", "SIGBUS", "SIGKILL") or "memory" in self.output.lower():
+            return f"crashed ({sig or 'exit ' + str(self.returncode)}), most likely out of its {limits.memory_bytes >> 20} MiB memory limit"
+        return f"exited with {sig or 'status ' + str(self.returncode)}"
+
+
+def _base_dir() -> str | None:
+    base = os.environ.get("VERILOG_ENV_TMPDIR")
+    if base:
+        return base
+    return "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+
+
+class Workdir:
+    """A private temporary directory, deleted with all its contents on exit."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="verilog_env_", dir=_base_dir()))
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _limited(argv: list[str], limits: Limits) -> list[str]:
+    if _PRLIMIT is None:  # pragma: no cover - util-linux is essential on Debian
+        raise RuntimeError("prlimit (util-linux) is required to sandbox the simulator")
+    cpu = limits.cpu_seconds if limits.cpu_seconds is not None else limits.wall_seconds + 1
+    return [
+        _PRLIMIT,
+        f"--cpu={max(1, math.ceil(cpu))}",
+        f"--as={limits.memory_bytes}",
+        f"--fsize={limits.output_bytes}",
+        "--core=0",
+        "--",
+        *argv,
+    ]
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run(argv: list[str], cwd: Path, limits: Limits, log_name: str = "log.txt", keep: int = 64 << 10) -> RunResult:
+    """Run ``argv`` in ``cwd`` under ``limits``; return its (head-and-tail) output.
+
+    Whatever happens, the process group is killed before returning, so no child
+    survives the call.
+    """
+    log_path = cwd / log_name
+    start = time.perf_counter()
+    timed_out = False
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            _limited(argv, limits),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
+        )
+        try:
+            proc.wait(timeout=limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _kill_group(proc.pid)
+            proc.wait()
+    seconds = time.perf_counter() - start
+    size = log_path.stat().st_size
+    with open(log_path, "rb") as log:
+        if size <= 2 * keep:
+            data = log.read()
+        else:
+            head = log.read(keep)
+            log.seek(size - keep)
+            data = head + b"\n... [output truncated] ...\n" + log.read()
+    return RunResult(
+        returncode=None if timed_out else proc.returncode,
+        timed_out=timed_out,
+        output=data.decode("utf-8", "replace"),
+        output_bytes=size,
+        seconds=seconds,
+    )
