@@ -33,8 +33,9 @@ def _get_pool() -> pebble.ProcessPool:
     global _pool
     with _pool_lock:
         if _pool is None or not _pool.active:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["verilog_env.equiv.simcheck"])
+            # fork, not forkserver/spawn: those re-run an unguarded user script's
+            # top level in every worker. Workers only parse and start subprocesses.
+            context = multiprocessing.get_context("fork")
             _pool = pebble.ProcessPool(max_workers=os.cpu_count() or 1, context=context)
         return _pool
 

@@ -17,10 +17,11 @@ from ..hdl.design import Design, DesignError, analyze
 from ..hdl.rename import prefix_modules
 from ..sim import icarus
 from ..sim.sandbox import Limits, Workdir
-from . import testbench
+from . import stimulus, testbench
 from .verdict import Counterexample, Status, Verdict
 
 GOLDEN_PREFIX = "vlenv_g_"
+HISTORY_TICKS = 16
 _CLEAN_STATE = "\n`resetall\n`timescale 1ns/1ps\n"
 
 
@@ -185,18 +186,24 @@ def _compile_failure(log: str, n: int, single: bool) -> list[Verdict] | None:
 def _simulate(reference: _Golden, designs: list[Design], options: CheckOptions, single: bool = False) -> list[Verdict] | None:
     n = len(designs)
     nonce = secrets.token_hex(8)
+    golden = reference.design
+    ticks = 2 * options.cycles
+    stimulus_ports = tuple(p for p in golden.inputs if p.name not in golden.clocks)
+    stim = stimulus.generate(stimulus_ports, tuple(golden.resets), ticks, options.seed)
     plan = testbench.TestbenchPlan(
-        golden=reference.design,
-        golden_top=GOLDEN_PREFIX + reference.design.top,
+        golden=golden,
+        golden_top=GOLDEN_PREFIX + golden.top,
         candidate_tops=[candidate_prefix(k) + d.top for k, d in enumerate(designs)],
-        ticks=2 * options.cycles,
+        stimulus_ports=stimulus_ports,
+        ticks=ticks,
         seed=options.seed,
         nonce=nonce,
     )
     limits = options.limits()
     with Workdir() as workdir:
-        t0 = time.perf_counter()
         (workdir / "tb.v").write_text(testbench.generate(plan))
+        if stimulus_ports:
+            (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines())
         (workdir / "golden.v").write_text(reference.text)
         files = ["tb.v", "golden.v"]
         for k, design in enumerate(designs):
@@ -219,8 +226,7 @@ def _simulate(reference: _Golden, designs: list[Design], options: CheckOptions, 
 
     sim = run.simulate
     records = [line.split()[1:] for line in sim.output.splitlines() if line.startswith(nonce + " ")]
-    timings = {"compile": compile_seconds, "simulate": sim.seconds, "setup": t0}
-    del timings["setup"]
+    timings = {"compile": compile_seconds, "simulate": sim.seconds}
     if not records or records[-1] != ["END"]:
         if not single:
             return None
@@ -237,12 +243,9 @@ def _simulate(reference: _Golden, designs: list[Design], options: CheckOptions, 
             verdicts[k].reason = f"outputs matched the reference at all {rest[1]} sampled ticks (seed {options.seed})"
             verdicts[k].details["ticks"] = int(rest[1])
         elif tag == "MISMATCH":
-            mismatches[int(rest[0])] = {"tick": int(rest[1]), "time": float(rest[2]), "out": [], "hist": []}
+            mismatches[int(rest[0])] = {"tick": int(rest[1]), "time": float(rest[2]), "out": []}
         elif tag == "OUT":
             mismatches[int(rest[0])]["out"].append(rest[1:])
-        elif tag == "HIST":
-            mismatches[int(rest[0])]["hist"].append(rest[1:])
-    history_names = [p.name for p in reference.design.inputs if p.name not in reference.design.clocks]
     for k, m in mismatches.items():
         cex = Counterexample(
             tick=m["tick"],
@@ -250,7 +253,10 @@ def _simulate(reference: _Golden, designs: list[Design], options: CheckOptions, 
             mismatched=[o[0] for o in m["out"] if o[1] == "1"],
             expected={o[0]: o[2] for o in m["out"]},
             actual={o[0]: o[3] for o in m["out"]},
-            inputs=[{"tick": int(h[0]), **dict(zip(history_names, h[1:]))} for h in m["hist"]],
+            inputs=[
+                {"tick": t, **stim.row(t)}
+                for t in range(max(0, m["tick"] - HISTORY_TICKS + 1), m["tick"] + 1)
+            ],
             seed=options.seed,
         )
         verdicts[k].status = Status.MISMATCH

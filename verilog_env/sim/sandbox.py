@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -110,6 +111,27 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+def _wait(proc: subprocess.Popen, seconds: float) -> bool:
+    """Wait up to ``seconds`` for ``proc`` to exit; True if it did.
+
+    ``Popen.wait(timeout)`` polls with growing sleeps, which adds milliseconds to every
+    short simulator run; a pidfd wakes us the moment the process exits.
+    """
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        try:
+            proc.wait(timeout=seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    try:
+        ready, _, _ = select.select([pidfd], [], [], seconds)
+        return bool(ready)
+    finally:
+        os.close(pidfd)
+
+
 def run(argv: list[str], cwd: Path, limits: Limits, log_name: str = "log.txt", keep: int = 64 << 10) -> RunResult:
     """Run ``argv`` in ``cwd`` under ``limits``; return its (head-and-tail) output.
 
@@ -130,9 +152,7 @@ def run(argv: list[str], cwd: Path, limits: Limits, log_name: str = "log.txt", k
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
         )
         try:
-            proc.wait(timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            timed_out = not _wait(proc, limits.wall_seconds)
         finally:
             _kill_group(proc.pid)
             proc.wait()
