@@ -5,13 +5,24 @@ The reward is functional equivalence to a golden reference, decided by
 Icarus Verilog). This package never imports torch.
 """
 
-from .equiv import Counterexample, Status, Verdict, check_equivalence, check_many, shutdown
+from .equiv import (
+    CheckRequest,
+    Counterexample,
+    Status,
+    Verdict,
+    check_equivalence,
+    check_many,
+    check_requests,
+    shutdown,
+)
 from .sim.icarus import SimulatorNotFoundError
 
 __version__ = "0.1.0"
 __all__ = [
     "check_equivalence",
     "check_many",
+    "check_requests",
+    "CheckRequest",
     "shutdown",
     "Counterexample",
     "Status",

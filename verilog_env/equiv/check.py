@@ -9,11 +9,12 @@ The pool is created on first use and lives until :func:`shutdown` or interpreter
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import multiprocessing
 import os
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import pebble
 
@@ -66,7 +67,7 @@ def _guard_seconds(options: CheckOptions, n: int) -> float:
     return 2 * options.timeout * (1 + (n if n > 1 else 0)) + 30
 
 
-def _failed(exc: BaseException, options: CheckOptions) -> Verdict:
+def _failed(exc: BaseException) -> Verdict:
     if isinstance(exc, FutureTimeout):
         return Verdict(
             Status.TIMEOUT,
@@ -75,6 +76,92 @@ def _failed(exc: BaseException, options: CheckOptions) -> Verdict:
     if isinstance(exc, pebble.ProcessExpired):
         return Verdict(Status.INTERNAL_ERROR, f"checker worker died (exit code {exc.exitcode}) on this input")
     return Verdict(Status.INTERNAL_ERROR, f"checker failed: {type(exc).__name__}: {exc}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckRequest:
+    """One (golden, candidate) pair for :func:`check_requests`."""
+
+    golden: str
+    candidate: str
+    top: str | None = None
+    candidate_top: str | None = None
+
+
+def check_requests(
+    requests: Sequence[CheckRequest],
+    *,
+    seed: int = 0,
+    cycles: int = DEFAULT_CYCLES,
+    timeout: float = DEFAULT_TIMEOUT,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    isolate: bool = True,
+    progress: bool = False,
+) -> list[Verdict]:
+    """Check many (golden, candidate) pairs, possibly of different problems, on every core.
+
+    Requests that share a golden are grouped ``batch_size`` at a time into one simulator
+    run (the golden is analysed once per worker and cached); a group whose shared run
+    fails is re-run one candidate at a time, so verdicts never depend on the grouping.
+    Returns one :class:`Verdict` per request, in order.
+    """
+    icarus.tools()  # a missing simulator is a set-up error, not a verdict
+    verdicts: list[Verdict | None] = [None] * len(requests)
+    by_golden: dict[tuple, list[int]] = {}
+    texts: dict[int, str] = {}
+    for i, request in enumerate(requests):
+        golden = _as_text(request.golden, "golden")
+        candidate = _as_text(request.candidate, "candidate")
+        if isinstance(golden, Verdict) or isinstance(candidate, Verdict):
+            verdicts[i] = golden if isinstance(golden, Verdict) else candidate
+            continue
+        texts[i] = candidate
+        by_golden.setdefault((golden, request.top, request.candidate_top), []).append(i)
+
+    size = max(1, batch_size)
+    jobs: list[tuple[list[int], str, CheckOptions]] = []
+    for (golden, top, candidate_top), indices in by_golden.items():
+        options = CheckOptions(top=top, candidate_top=candidate_top, seed=seed, cycles=cycles, timeout=timeout)
+        for start in range(0, len(indices), size):
+            jobs.append((indices[start : start + size], golden, options))
+
+    def submit(group: list[int], golden: str, options: CheckOptions):
+        args = (golden, [texts[i] for i in group], options)
+        if not isolate:
+            try:
+                return check_batch(*args)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict
+                return exc
+        return _get_pool().schedule(check_batch, args=args, timeout=_guard_seconds(options, len(group)))
+
+    def store(group: list[int], golden: str, options: CheckOptions, result) -> None:
+        if isinstance(result, BaseException):
+            if len(group) > 1:  # blame nobody for a shared failure: retry one by one
+                for i in group:
+                    store([i], golden, options, _outcome(submit([i], golden, options)))
+                return
+            result = [_failed(result)]
+        for i, verdict in zip(group, result):
+            verdicts[i] = verdict
+
+    bar = _progress(len(requests), progress)
+    bar.update(len(requests) - len(texts))
+    submitted = [(group, golden, options, submit(group, golden, options)) for group, golden, options in jobs]
+    for group, golden, options, future in submitted:
+        store(group, golden, options, _outcome(future))
+        bar.update(len(group))
+    bar.close()
+    return verdicts  # type: ignore[return-value]
+
+
+def _outcome(future):
+    """The verdicts of a finished job, or the exception that ended it."""
+    if not hasattr(future, "result"):
+        return future
+    try:
+        return future.result()
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a verdict
+        return exc
 
 
 def check_many(
@@ -90,75 +177,16 @@ def check_many(
     isolate: bool = True,
     progress: bool = False,
 ) -> list[Verdict]:
-    """Check many candidates against one golden, using every core.
-
-    Candidates are grouped ``batch_size`` at a time into one simulator run (the golden is
-    analysed once per worker and cached); a group whose shared run fails is re-run one
-    candidate at a time, so verdicts never depend on the grouping. Returns one
-    :class:`Verdict` per candidate, in order.
-    """
-    icarus.tools()  # a missing simulator is a set-up error, not a verdict
-    options = CheckOptions(top=top, candidate_top=candidate_top, seed=seed, cycles=cycles, timeout=timeout)
-    golden_text = _as_text(golden, "golden")
-    if isinstance(golden_text, Verdict):
-        return [golden_text for _ in candidates]
-    verdicts: list[Verdict | None] = [None] * len(candidates)
-    pending: list[int] = []
-    texts: list[str] = []
-    for i, candidate in enumerate(candidates):
-        text = _as_text(candidate, "candidate")
-        if isinstance(text, Verdict):
-            verdicts[i] = text
-        else:
-            pending.append(i)
-            texts.append(text)
-    groups = [pending[i : i + max(1, batch_size)] for i in range(0, len(pending), max(1, batch_size))]
-    text_of = dict(zip(pending, texts))
-
-    def store(group: list[int], result: list[Verdict] | BaseException) -> None:
-        if isinstance(result, BaseException):
-            if len(group) > 1:  # blame nobody for a shared failure: retry one by one
-                for i in group:
-                    store([i], _run_one_guarded([text_of[i]], golden_text, options, isolate))
-                return
-            result = [_failed(result, options)]
-        for i, verdict in zip(group, result):
-            verdicts[i] = verdict
-
-    bar = _progress(len(candidates), progress)
-    if not isolate:
-        for group in groups:
-            store(group, check_batch(golden_text, [text_of[i] for i in group], options))
-            bar.update(len(group))
-    else:
-        pool = _get_pool()
-        futures = [
-            (group, pool.schedule(check_batch, args=(golden_text, [text_of[i] for i in group], options),
-                                  timeout=_guard_seconds(options, len(group))))
-            for group in groups
-        ]
-        for group, future in futures:
-            try:
-                result: list[Verdict] | BaseException = future.result()
-            except BaseException as exc:  # noqa: BLE001 - every failure becomes a verdict
-                result = exc
-            store(group, result)
-            bar.update(len(group))
-    bar.close()
-    return verdicts  # type: ignore[return-value]
-
-
-def _run_one_guarded(texts: list[str], golden: str, options: CheckOptions, isolate: bool):
-    if not isolate:
-        try:
-            return check_batch(golden, texts, options)
-        except Exception as exc:  # noqa: BLE001
-            return exc
-    future = _get_pool().schedule(check_batch, args=(golden, texts, options), timeout=_guard_seconds(options, 1))
-    try:
-        return future.result()
-    except BaseException as exc:  # noqa: BLE001
-        return exc
+    """Check many candidates against one golden (see :func:`check_requests`)."""
+    return check_requests(
+        [CheckRequest(golden, c, top, candidate_top) for c in candidates],
+        seed=seed,
+        cycles=cycles,
+        timeout=timeout,
+        batch_size=batch_size,
+        isolate=isolate,
+        progress=progress,
+    )
 
 
 def check_equivalence(

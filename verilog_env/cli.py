@@ -1,0 +1,131 @@
+"""The ``verilog-env`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT, check_equivalence
+from .equiv.verdict import Verdict
+from .sim.icarus import SimulatorNotFoundError
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def _read(path: str, what: str) -> str:
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"{what} file not found: {path}")
+    data = p.read_bytes()
+    return data.decode("utf-8", "replace")
+
+
+def _print_verdict(verdict: Verdict, *, as_json: bool) -> None:
+    if as_json:
+        print(verdict.to_json(indent=2))
+        return
+    print(verdict.summary())
+    if verdict.counterexample is not None:
+        print(verdict.counterexample.table())
+    timings = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in verdict.timings.items())
+    if timings:
+        print(f"({timings})")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    golden = _read(args.golden, "golden")
+    candidate = _read(args.candidate, "candidate")
+    verdict = check_equivalence(
+        golden,
+        candidate,
+        top=args.top,
+        candidate_top=args.candidate_top,
+        seed=args.seed,
+        cycles=args.cycles,
+        timeout=args.timeout,
+    )
+    _print_verdict(verdict, as_json=args.json)
+    return 0 if verdict.equivalent else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Check the bundled example answers against the bundled reference, and explain."""
+    demo = resources.files("verilog_env") / "data" / "demo"
+    golden = (demo / "golden.v").read_text()
+    print("Reference: verilog_env/data/demo/golden.v (saturating up/down counter)\n")
+    examples = [
+        ("correct.v", "equivalent rewrite (helper module, non-ANSI ports)"),
+        ("wraps.v", "subtle bug: no saturation when counting down"),
+        ("cheater.v", "prints a fake pass and peeks at the reference"),
+        ("broken.v", "does not compile"),
+        ("hangs.v", "zero-delay infinite loop"),
+    ]
+    for name, what in examples:
+        start = time.perf_counter()
+        verdict = check_equivalence(golden, (demo / name).read_text(), seed=args.seed, timeout=2.0)
+        elapsed = (time.perf_counter() - start) * 1000
+        print(f"== {name}: {what}")
+        print(f"   verdict: {verdict.status.value}  ({elapsed:.0f} ms)")
+        reason = verdict.reason.splitlines()[0] if verdict.reason else ""
+        print(f"   reason : {reason[:160]}")
+        if verdict.counterexample is not None:
+            print("   " + verdict.counterexample.table(max_rows=4).replace("\n", "\n   "))
+        print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="verilog-env",
+        description="RL environment, benchmarks and trainers for LLMs that write Verilog.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser(
+        "check",
+        help="check a candidate design against a golden reference",
+        description="Decide whether CANDIDATE is functionally equivalent to GOLDEN by "
+        "simulating both on the same seeded random stimulus. Exit status 0 if equivalent, 1 if not.",
+    )
+    check.add_argument("golden", metavar="GOLDEN", help="reference Verilog file")
+    check.add_argument("candidate", metavar="CANDIDATE", help="candidate Verilog file")
+    check.add_argument("--top", help="golden top module (default: its only uninstantiated module)")
+    check.add_argument("--candidate-top", help="candidate top module (default: the golden's top name)")
+    check.add_argument("--seed", type=int, default=0, help="stimulus seed (default: 0)")
+    check.add_argument(
+        "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate (default: {DEFAULT_CYCLES})"
+    )
+    check.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per compile/simulation (default: {DEFAULT_TIMEOUT:g})"
+    )
+    check.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    check.set_defaults(func=cmd_check)
+
+    demo = sub.add_parser("demo", help="run the built-in demonstration")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, SimulatorNotFoundError) as error:
+        print(f"verilog-env: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
