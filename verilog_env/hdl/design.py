@@ -200,31 +200,35 @@ def _hierarchical_escape(errors, dotted: dict[int, str]) -> str | None:
 
 
 def _ports(instance, role: str) -> list[Port]:
+    # A golden with such ports cannot be checked; a candidate with them cannot match a
+    # golden that could be checked, so for it they are interface mismatches.
+    def fail(problem: str) -> DesignError:
+        if role == "candidate":
+            return DesignError("mismatch", f"interface differs from the reference: {problem}")
+        return DesignError("unsupported", f"{role} {problem}")
+
     ports: list[Port] = []
     for port in instance.body.portList:
         if not isinstance(port, ast.PortSymbol):
-            raise DesignError("unsupported", f"{role} port {port.name} is an interface or multi-port")
+            raise fail(f"port {port.name} is an interface or multi-port")
         if not _IDENTIFIER.match(port.name):
-            raise DesignError("unsupported", f"{role} port name {port.name!r} is not a plain identifier")
+            raise fail(f"port name {port.name!r} is not a plain identifier")
         direction = port.direction.name
         if direction not in ("In", "Out"):
-            raise DesignError(
-                "unsupported",
-                f"{role} port {port.name} is {direction.lower()}; only input and output ports can be driven and compared",
+            raise fail(
+                f"port {port.name} is {direction.lower()}; only input and output ports can be driven and compared"
             )
         port_type = port.type
         if not port_type.isIntegral:
-            raise DesignError(
-                "unsupported", f"{role} port {port.name} has type {port_type}, not a bit vector"
-            )
+            raise fail(f"port {port.name} has type {port_type}, not a bit vector")
         width = port_type.bitWidth
         if width < 1 or width > MAX_PORT_WIDTH:
-            raise DesignError("unsupported", f"{role} port {port.name} is {width} bits wide")
+            raise fail(f"port {port.name} is {width} bits wide (at most {MAX_PORT_WIDTH} supported)")
         ports.append(
             Port(port.name, "input" if direction == "In" else "output", width, bool(port_type.isSigned))
         )
     if not any(p.direction == "output" for p in ports):
-        raise DesignError("unsupported", f"{role} top module has no output ports to compare")
+        raise fail("top module has no output ports to compare")
     return ports
 
 
