@@ -1,0 +1,1 @@
+"""Evaluation suites and benchmark scripts (VerilogEval v2, RTLLM, verifier speed)."""

@@ -1,0 +1,154 @@
+"""Verifier speed benchmark: how fast is ``check_equivalence`` on real designs?
+
+Runs every shared benchmark reference against itself (the candidate is the reference
+with its top renamed, as a correct answer would be) and against mutants of it, and
+writes a JSON report with:
+
+* latency: wall time of single ``check_equivalence`` calls made one after another
+  (median, p95, max), overall, for single-clock designs and for mutants;
+* throughput: checks per second when everything is submitted at once with
+  ``check_requests`` (all cores, grouped simulations).
+
+    python -m benchmarks.verifier_speed [--shared ../shared/benchmarks] [--out reports/verifier_speed.json]
+
+Targets (issue #2): median single-clock check <= 30 ms; >= 60 checks/s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from verilog_env import CheckRequest, Status, check_equivalence, check_requests
+from verilog_env.equiv.check import DEFAULT_CYCLES
+from verilog_env.hdl.design import DesignError, analyze
+from verilog_env.sim import icarus
+from verilog_env.testing.mutation import mutants
+
+DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+
+
+def load_references(shared: Path) -> list[dict]:
+    manifest_path = shared / "manifest.json"
+    if not manifest_path.is_file():
+        sys.exit(f"verifier_speed: no manifest.json under {shared}; pass --shared PATH/TO/benchmarks")
+    manifest = json.loads(manifest_path.read_text())
+    refs = []
+    for entry in manifest["problems"]:
+        golden = (shared / entry["files"]["reference"]).read_text()
+        candidate = re.sub(rf"\b{re.escape(entry['reference_module'])}\b", entry["top_module"], golden)
+        refs.append(
+            {
+                "key": f"{entry['suite']}/{entry['id']}",
+                "golden": golden,
+                "candidate": candidate,
+                "top": entry["reference_module"],
+                "candidate_top": entry["top_module"],
+            }
+        )
+    return refs
+
+
+def _stats(seconds: list[float]) -> dict:
+    if not seconds:
+        return {"n": 0}
+    ordered = sorted(seconds)
+    return {
+        "n": len(ordered),
+        "median_ms": round(statistics.median(ordered) * 1000, 2),
+        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 2),
+        "max_ms": round(ordered[-1] * 1000, 2),
+        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
+    }
+
+
+def _clock_count(ref: dict) -> int | None:
+    try:
+        return len(analyze(ref["golden"], name="golden.v", role="golden", top=ref["top"]).clocks)
+    except DesignError:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="path to shared/benchmarks")
+    parser.add_argument("--out", type=Path, default=Path("reports/verifier_speed.json"))
+    parser.add_argument("--mutants-per-ref", type=int, default=3)
+    parser.add_argument("--cycles", type=int, default=DEFAULT_CYCLES)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    refs = load_references(args.shared)
+    requests: list[tuple[str, CheckRequest, dict]] = []
+    for ref in refs:
+        requests.append(("self", CheckRequest(ref["golden"], ref["candidate"], ref["top"], ref["candidate_top"]), ref))
+        for mutant in mutants(ref["golden"], seed=args.seed, limit=args.mutants_per_ref):
+            text = re.sub(rf"\b{re.escape(ref['top'])}\b", ref["candidate_top"], mutant.text)
+            requests.append(("mutant", CheckRequest(ref["golden"], text, ref["top"], ref["candidate_top"]), ref))
+
+    clocks = {ref["key"]: _clock_count(ref) for ref in refs}
+    check_equivalence(refs[0]["golden"], refs[0]["candidate"], top=refs[0]["top"])  # start the worker pool
+
+    latency: dict[str, list[float]] = {"self": [], "self_single_clock": [], "mutant": [], "all": []}
+    statuses: dict[str, dict[str, int]] = {"self": {}, "mutant": {}}
+    for kind, request, ref in tqdm(requests, desc="latency (one check at a time)", unit="check"):
+        start = time.perf_counter()
+        verdict = check_equivalence(
+            request.golden, request.candidate, top=request.top, candidate_top=request.candidate_top,
+            seed=args.seed, cycles=args.cycles,
+        )
+        elapsed = time.perf_counter() - start
+        latency[kind].append(elapsed)
+        latency["all"].append(elapsed)
+        if kind == "self" and clocks[ref["key"]] is not None and clocks[ref["key"]] <= 1:
+            latency["self_single_clock"].append(elapsed)
+        statuses[kind][verdict.status.value] = statuses[kind].get(verdict.status.value, 0) + 1
+
+    start = time.perf_counter()
+    verdicts = check_requests([r for _, r, _ in requests], seed=args.seed, cycles=args.cycles, progress=True)
+    throughput_seconds = time.perf_counter() - start
+    equivalent_in_batch = sum(v.status is Status.EQUIVALENT for v in verdicts)
+
+    report = {
+        "benchmark": "verifier_speed",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "simulator": icarus.version(),
+            "platform": platform.platform(),
+        },
+        "settings": {"cycles": args.cycles, "seed": args.seed, "mutants_per_ref": args.mutants_per_ref},
+        "references": len(refs),
+        "checks": len(requests),
+        "latency": {kind: _stats(values) for kind, values in latency.items()},
+        "statuses": statuses,
+        "throughput": {
+            "checks": len(requests),
+            "seconds": round(throughput_seconds, 2),
+            "checks_per_second": round(len(requests) / throughput_seconds, 1),
+            "equivalent": equivalent_in_batch,
+        },
+        "targets": {
+            "median_single_clock_ms<=30": latency["self_single_clock"] != []
+            and statistics.median(latency["self_single_clock"]) <= 0.030,
+            "checks_per_second>=60": len(requests) / throughput_seconds >= 60,
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: report[k] for k in ("latency", "throughput", "targets")}, indent=2))
+    print(f"report written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
