@@ -63,8 +63,9 @@ def _as_text(source: object, role: str) -> str | Verdict:
 
 
 def _guard_seconds(options: CheckOptions, n: int) -> float:
-    # compile + simulate per run, and a batch may fall back to one run per candidate.
-    return 2 * options.timeout * (1 + (n if n > 1 else 0)) + 30
+    # Compile + simulate per run (analysis takes milliseconds), and a batch may fall back
+    # to one run per candidate; past this the worker is presumed stuck and replaced.
+    return 2 * options.timeout * (1 + (n if n > 1 else 0)) + 10
 
 
 def _failed(exc: BaseException) -> Verdict:

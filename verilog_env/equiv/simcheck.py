@@ -107,11 +107,8 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions) -> li
     started = time.perf_counter()
     reference = _analyze_golden(golden, options.top)
     if isinstance(reference, DesignError):
-        status = Status.UNSUPPORTED if reference.status != "internal_error" else Status.INTERNAL_ERROR
-        if reference.status == "compile_error":
-            status = Status.INTERNAL_ERROR
-        verdict = Verdict(status, f"golden cannot be checked: {reference.reason}")
-        return [dataclasses.replace(verdict) for _ in candidates]
+        # Whatever is wrong with the golden, no candidate can be judged against it.
+        return [Verdict(Status.UNSUPPORTED, f"golden cannot be checked: {reference.reason}") for _ in candidates]
 
     verdicts: list[Verdict | None] = [None] * len(candidates)
     runnable: list[tuple[int, Design, float]] = []
@@ -170,17 +167,21 @@ def _clean_log(text: str, prefixes: list[str]) -> str:
 def _compile_failure(log: str, n: int, single: bool) -> list[Verdict] | None:
     """Verdicts for a failed compile, or ``None`` if the blame cannot be placed."""
     files = {m.group("file") for m in map(_ERROR_LINE.match, log.splitlines()) if m}
-    cleaned = _clean_log(log, [GOLDEN_PREFIX] + [candidate_prefix(k) for k in range(n)])
-    excerpt = "\n".join(
-        line for line in cleaned.splitlines() if line.strip() and "I give up" not in line
-    )[:2000]
+    cleaned = _clean_log(log, [GOLDEN_PREFIX] + [candidate_prefix(k) for k in range(n)]).splitlines()
     if "golden.v" in files:
-        return [Verdict(Status.UNSUPPORTED, f"golden does not compile under Icarus Verilog:\n{excerpt}")] * n
+        excerpt = "\n".join(line for line in cleaned if line.startswith("golden.v:"))[:2000]
+        return [Verdict(Status.UNSUPPORTED, f"golden does not compile under Icarus Verilog:\n{excerpt}") for _ in range(n)]
     if not single:
         return None
     if "tb.v" in files:
-        return [Verdict(Status.INTERNAL_ERROR, f"generated testbench failed to compile:\n{excerpt}")]
-    return [Verdict(Status.COMPILE_ERROR, excerpt.replace("candidate0.v", "candidate.v"))]
+        return [Verdict(Status.INTERNAL_ERROR, "generated testbench failed to compile:\n" + "\n".join(cleaned)[:2000])]
+    # Only the candidate's own lines: the log must not leak the golden or the testbench.
+    excerpt = "\n".join(
+        line.replace("candidate0.v", "candidate.v")
+        for line in cleaned
+        if line.strip() and "I give up" not in line and not line.startswith(("golden.v", "tb.v"))
+    )[:2000]
+    return [Verdict(Status.COMPILE_ERROR, excerpt or "Icarus Verilog could not compile the candidate")]
 
 
 def _simulate(reference: _Golden, designs: list[Design], options: CheckOptions, single: bool = False) -> list[Verdict] | None:

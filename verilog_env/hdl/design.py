@@ -134,14 +134,14 @@ def analyze(
         if len(tops) != 1:
             listing = ", ".join(sorted(tops)) or "none"
             raise DesignError(
-                "rejected" if candidate else "internal_error",
+                "rejected" if candidate else "unsupported",
                 f"cannot tell which module is the top of the {role}: uninstantiated modules "
                 f"are {listing}" + (f"; name it {preferred_top}" if preferred_top else ""),
             )
         chosen = next(iter(tops))
     if chosen not in modules:
         raise DesignError(
-            "rejected" if candidate else "internal_error",
+            "rejected" if candidate else "unsupported",
             f"{role} defines no module named {chosen} (it defines {', '.join(modules)})",
         )
     if chosen not in tops:
