@@ -1,28 +1,35 @@
 """Simulation-based equivalence: the in-process core behind :func:`check_equivalence`.
 
-This module does the actual work of one check (or one batch of candidates against one
-golden) in the current process. Callers normally go through
-:mod:`verilog_env.equiv.check`, which runs it in an isolated worker process.
+One call checks a batch of candidates against one golden in the current process:
+analyse (cached for the golden), record the golden's outputs on the seeded stimulus
+(cached), then simulate the candidates together against that record. Callers normally
+go through :mod:`verilog_env.equiv.check`, which runs this in an isolated worker.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import re
 import secrets
+import threading
 import time
+from pathlib import Path
+
+from pyslang import parsing, syntax
 
 from ..hdl.design import Design, DesignError, analyze
 from ..hdl.rename import prefix_modules
 from ..sim import icarus
-from ..sim.sandbox import Limits, Workdir
+from ..sim.sandbox import Limits, RunResult, Workdir
 from . import stimulus, testbench
 from .verdict import Counterexample, Status, Verdict
 
 GOLDEN_PREFIX = "vlenv_g_"
 HISTORY_TICKS = 16
 _CLEAN_STATE = "\n`resetall\n`timescale 1ns/1ps\n"
+_GOLDEN_TRACE_LIMIT = 256 << 20
 
 
 def candidate_prefix(k: int) -> str:
@@ -41,6 +48,10 @@ class CheckOptions:
     memory_mb: int = 1024
     output_limit_mb: int = 4
 
+    @property
+    def ticks(self) -> int:
+        return 2 * self.cycles
+
     def limits(self) -> Limits:
         return Limits(
             wall_seconds=self.timeout,
@@ -54,6 +65,10 @@ class _Golden:
     design: Design
     text: str  # renamed, followed by directives that reset the compilation state
     seconds: float
+
+    @property
+    def stimulus_ports(self):
+        return tuple(p for p in self.design.inputs if p.name not in self.design.clocks)
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,8 +84,6 @@ def _analyze_golden(text: str, top: str | None) -> _Golden | DesignError:
 
 def _undefine(design: Design) -> str:
     """``undef`` lines for every macro the design defines, so none leaks into the next file."""
-    from pyslang import parsing, syntax
-
     names: list[str] = []
 
     def visit(node):
@@ -86,7 +99,7 @@ def _undefine(design: Design) -> str:
 
 
 def interface_mismatch(golden: Design, candidate: Design) -> str | None:
-    """Describe the first port difference, or ``None`` when the interfaces match."""
+    """Describe the port differences, or ``None`` when the interfaces match."""
     problems = []
     for g in golden.ports:
         c = candidate.port(g.name)
@@ -100,6 +113,86 @@ def interface_mismatch(golden: Design, candidate: Design) -> str | None:
     if not problems:
         return None
     return "interface differs from the reference: " + "; ".join(problems[:4])
+
+
+# --------------------------------------------------------------------------- golden trace
+
+
+@dataclasses.dataclass(frozen=True)
+class GoldenTrace:
+    """The golden's packed outputs at every tick ('0', '1', 'x', 'z' per bit)."""
+
+    samples: tuple[str, ...]
+
+    def expected_hex(self) -> str:
+        """``{known-mask, value}`` per tick, as the candidate testbench reads it."""
+        width = len(self.samples[0])
+        digits = (2 * width + 3) // 4
+        lines = []
+        for sample in self.samples:
+            known = int("".join("1" if b in "01" else "0" for b in sample), 2)
+            value = int("".join("1" if b == "1" else "0" for b in sample), 2)
+            lines.append(format((known << width) | value, f"0{digits}x"))
+        return "\n".join(lines) + "\n"
+
+
+_traces: collections.OrderedDict = collections.OrderedDict()
+_traces_lock = threading.Lock()
+_MAX_TRACES = 32
+
+
+def _golden_trace(reference: _Golden, golden_text: str, options: CheckOptions, stim) -> GoldenTrace | Verdict:
+    """Simulate the golden alone on the stimulus (cached per golden, seed and length)."""
+    key = (golden_text, options.top, options.seed, options.ticks, options.timeout)
+    with _traces_lock:
+        if key in _traces:
+            _traces.move_to_end(key)
+            return _traces[key]
+    nonce = secrets.token_hex(8)
+    design = reference.design
+    limits = dataclasses.replace(options.limits(), output_bytes=_GOLDEN_TRACE_LIMIT)
+    with Workdir() as workdir:
+        (workdir / "tb.v").write_text(
+            testbench.golden_testbench(
+                design, GOLDEN_PREFIX + design.top, reference.stimulus_ports, options.ticks, options.seed, nonce
+            )
+        )
+        _write_stimulus(workdir, reference, stim)
+        (workdir / "golden.v").write_text(reference.text)
+        compiled = icarus.compile(workdir, ["tb.v", "golden.v"], testbench.TB_MODULE, limits)
+        if not compiled.ok:
+            return _golden_failure("does not compile under Icarus Verilog", compiled, limits, "golden.v")
+        run = icarus.simulate(workdir, limits)
+        trace_path = workdir / testbench.GOLDEN_TRACE_FILE
+        samples = trace_path.read_text().split() if trace_path.exists() else []
+    width = sum(p.width for p in design.outputs)
+    finished = f"{nonce} END" in run.output
+    if not run.ok or not finished or len(samples) != options.ticks or any(len(s) != width for s in samples):
+        return _golden_failure("simulation did not complete", run, limits, None)
+    trace = GoldenTrace(tuple(samples))
+    with _traces_lock:
+        _traces[key] = trace
+        while len(_traces) > _MAX_TRACES:
+            _traces.popitem(last=False)
+    return trace
+
+
+def _golden_failure(what: str, run: RunResult, limits: Limits, file: str | None) -> Verdict:
+    if run.timed_out or not run.ok and (run.returncode or 0) < 0:
+        what = f"{what}: it {run.describe_failure(limits)}"
+    lines = run.output.replace(GOLDEN_PREFIX, "").splitlines()
+    if file:
+        lines = [line for line in lines if line.startswith(file)]
+    excerpt = "\n".join(lines[:20])[:2000]
+    return Verdict(Status.UNSUPPORTED, f"golden {what}" + (f":\n{excerpt}" if excerpt else ""))
+
+
+def _write_stimulus(workdir: Path, reference: _Golden, stim) -> None:
+    if reference.stimulus_ports:
+        (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines())
+
+
+# --------------------------------------------------------------------------- checking
 
 
 def check_batch(golden: str, candidates: list[str], options: CheckOptions) -> list[Verdict]:
@@ -119,7 +212,6 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions) -> li
                 text,
                 name="candidate.v",
                 role="candidate",
-                top=None,
                 preferred_top=options.candidate_top or reference.design.top,
             )
             mismatch = interface_mismatch(reference.design, design)
@@ -127,27 +219,21 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions) -> li
                 raise DesignError("mismatch", mismatch)
         except DesignError as error:
             verdicts[index] = Verdict(
-                Status(error.status),
-                error.reason,
-                timings={"analyze": time.perf_counter() - t0},
+                Status(error.status), error.reason, timings={"analyze": time.perf_counter() - t0}
             )
             continue
         runnable.append((index, design, time.perf_counter() - t0))
 
-    if len(runnable) > 1:
-        results = _simulate(reference, [d for _, d, _ in runnable], options)
-        if results is None:  # one bad apple spoiled the shared run: isolate each
-            results = [_simulate(reference, [d], options, single=True)[0] for _, d, _ in runnable]
-    elif runnable:
-        results = _simulate(reference, [runnable[0][1]], options, single=True)
-    else:
-        results = []
+    designs = [design for _, design, _ in runnable]
+    results: list[Verdict] | None = []
+    if len(designs) > 1:
+        results = _simulate(reference, golden, designs, options, single=False)
+    if results is None or len(designs) == 1:  # a shared run failed: isolate each candidate
+        results = [_simulate(reference, golden, [d], options, single=True)[0] for d in designs]
     for (index, design, analyze_seconds), verdict in zip(runnable, results):
         verdict.timings["analyze"] = analyze_seconds + reference.seconds
-        verdict.details["interface"] = {
-            "clocks": reference.design.clocks,
-            "resets": [dataclasses.asdict(r) for r in reference.design.resets],
-        }
+        verdict.details["clocks"] = list(reference.design.clocks)
+        verdict.details["resets"] = [dataclasses.asdict(r) for r in reference.design.resets]
         verdicts[index] = verdict
     total = time.perf_counter() - started
     for verdict in verdicts:
@@ -158,85 +244,81 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions) -> li
 _ERROR_LINE = re.compile(r"^(?P<file>[\w.]+):(?P<line>\d+): (?P<rest>.*)$")
 
 
-def _clean_log(text: str, prefixes: list[str]) -> str:
-    for prefix in prefixes:
-        text = text.replace(prefix, "")
-    return text
-
-
-def _compile_failure(log: str, n: int, single: bool) -> list[Verdict] | None:
-    """Verdicts for a failed compile, or ``None`` if the blame cannot be placed."""
-    files = {m.group("file") for m in map(_ERROR_LINE.match, log.splitlines()) if m}
-    cleaned = _clean_log(log, [GOLDEN_PREFIX] + [candidate_prefix(k) for k in range(n)]).splitlines()
-    if "golden.v" in files:
-        excerpt = "\n".join(line for line in cleaned if line.startswith("golden.v:"))[:2000]
-        return [Verdict(Status.UNSUPPORTED, f"golden does not compile under Icarus Verilog:\n{excerpt}") for _ in range(n)]
+def _compile_failure(run: RunResult, n: int, single: bool, limits: Limits) -> Verdict | None:
+    """The verdict for a failed candidate compile, or ``None`` if blame cannot be placed."""
     if not single:
         return None
+    if run.timed_out or (run.returncode or 0) < 0:
+        status = Status.TIMEOUT if run.timed_out else Status.REJECTED
+        return Verdict(status, f"compiling the candidate {run.describe_failure(limits)}")
+    cleaned = run.output.replace(candidate_prefix(0), "").replace(GOLDEN_PREFIX, "").splitlines()
+    files = {m.group("file") for m in map(_ERROR_LINE.match, cleaned) if m}
     if "tb.v" in files:
-        return [Verdict(Status.INTERNAL_ERROR, "generated testbench failed to compile:\n" + "\n".join(cleaned)[:2000])]
-    # Only the candidate's own lines: the log must not leak the golden or the testbench.
+        return Verdict(Status.INTERNAL_ERROR, "generated testbench failed to compile:\n" + "\n".join(cleaned)[:2000])
+    # Only the candidate's own lines: the log must not leak the testbench.
     excerpt = "\n".join(
         line.replace("candidate0.v", "candidate.v")
         for line in cleaned
-        if line.strip() and "I give up" not in line and not line.startswith(("golden.v", "tb.v"))
+        if line.strip() and "I give up" not in line and not line.startswith("tb.v")
     )[:2000]
-    return [Verdict(Status.COMPILE_ERROR, excerpt or "Icarus Verilog could not compile the candidate")]
+    return Verdict(Status.COMPILE_ERROR, excerpt or "Icarus Verilog could not compile the candidate")
 
 
-def _simulate(reference: _Golden, designs: list[Design], options: CheckOptions, single: bool = False) -> list[Verdict] | None:
+def _simulate(
+    reference: _Golden, golden_text: str, designs: list[Design], options: CheckOptions, single: bool
+) -> list[Verdict] | None:
+    """Compile and run ``designs`` against the golden trace; ``None`` if the shared run failed."""
     n = len(designs)
     nonce = secrets.token_hex(8)
     golden = reference.design
-    ticks = 2 * options.cycles
-    stimulus_ports = tuple(p for p in golden.inputs if p.name not in golden.clocks)
-    stim = stimulus.generate(stimulus_ports, tuple(golden.resets), ticks, options.seed)
-    plan = testbench.TestbenchPlan(
-        golden=golden,
-        golden_top=GOLDEN_PREFIX + golden.top,
-        candidate_tops=[candidate_prefix(k) + d.top for k, d in enumerate(designs)],
-        stimulus_ports=stimulus_ports,
-        ticks=ticks,
-        seed=options.seed,
-        nonce=nonce,
-    )
+    stim = stimulus.generate(reference.stimulus_ports, tuple(golden.resets), options.ticks, options.seed)
     limits = options.limits()
+    timings: dict[str, float] = {}
     with Workdir() as workdir:
-        (workdir / "tb.v").write_text(testbench.generate(plan))
-        if stimulus_ports:
-            (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines())
-        (workdir / "golden.v").write_text(reference.text)
-        files = ["tb.v", "golden.v"]
+        tops = [candidate_prefix(k) + d.top for k, d in enumerate(designs)]
+        (workdir / "tb.v").write_text(
+            testbench.candidate_testbench(golden, tops, reference.stimulus_ports, options.ticks, options.seed, nonce)
+        )
+        _write_stimulus(workdir, reference, stim)
+        files = ["tb.v"]
         for k, design in enumerate(designs):
             name = f"candidate{k}.v"
-            (workdir / name).write_text(prefix_modules(design, candidate_prefix(k)) + _undefine(design) + _CLEAN_STATE)
+            renamed = prefix_modules(design, candidate_prefix(k))
+            (workdir / name).write_text(renamed + _undefine(design) + _CLEAN_STATE)
             files.append(name)
-        run = icarus.compile_and_run(workdir, files, testbench.TB_MODULE, limits, limits)
-    compile_seconds = run.compile.seconds
-    if run.simulate is None:
-        if run.compile.timed_out or not run.compile.ok and run.compile.returncode is not None and run.compile.returncode < 0:
-            if not single:
-                return None
-            return [Verdict(Status.TIMEOUT if run.compile.timed_out else Status.REJECTED,
-                            f"compiling the candidate {run.compile.describe_failure(limits)}",
-                            timings={"compile": compile_seconds})]
-        verdicts = _compile_failure(run.compile.output, n, single)
-        if verdicts is not None:
-            verdicts = [dataclasses.replace(v, timings={"compile": compile_seconds}) for v in verdicts]
-        return verdicts
 
-    sim = run.simulate
+        # On a cold cache the golden runs while the candidates compile.
+        trace_box: list = []
+
+        def record() -> None:
+            start = time.perf_counter()
+            trace_box.append(_golden_trace(reference, golden_text, options, stim))
+            timings["golden"] = time.perf_counter() - start
+
+        recorder = threading.Thread(target=record)
+        recorder.start()
+        compiled = icarus.compile(workdir, files, testbench.TB_MODULE, limits)
+        recorder.join()
+        trace = trace_box[0] if trace_box else Verdict(Status.INTERNAL_ERROR, "recording the golden failed")
+        timings["compile"] = compiled.seconds
+        if isinstance(trace, Verdict):
+            return [dataclasses.replace(trace, timings=dict(timings)) for _ in range(n)]
+        if not compiled.ok:
+            verdict = _compile_failure(compiled, n, single, limits)
+            return None if verdict is None else [dataclasses.replace(verdict, timings=dict(timings))]
+        (workdir / testbench.EXPECTED_FILE).write_text(trace.expected_hex())
+        sim = icarus.simulate(workdir, limits)
+    timings["simulate"] = sim.seconds
+
     records = [line.split()[1:] for line in sim.output.splitlines() if line.startswith(nonce + " ")]
-    timings = {"compile": compile_seconds, "simulate": sim.seconds}
     if not records or records[-1] != ["END"]:
         if not single:
             return None
         why = sim.describe_failure(limits) if not sim.ok else "ended before the testbench finished"
         status = Status.TIMEOUT if sim.timed_out or sim.signal_name == "SIGXCPU" else Status.REJECTED
-        return [Verdict(status, f"simulation {why}", timings=dict(timings),
-                        details={"log": sim.output[-1000:]})]
+        return [Verdict(status, f"simulation {why}", timings=dict(timings), details={"log": sim.output[-1000:]})]
+
     verdicts = [Verdict(Status.EQUIVALENT, "", timings=dict(timings)) for _ in range(n)]
-    mismatches: dict[int, dict] = {}
     for fields in records:
         tag, rest = fields[0], fields[1:]
         if tag == "PASS":
@@ -244,27 +326,39 @@ def _simulate(reference: _Golden, designs: list[Design], options: CheckOptions, 
             verdicts[k].reason = f"outputs matched the reference at all {rest[1]} sampled ticks (seed {options.seed})"
             verdicts[k].details["ticks"] = int(rest[1])
         elif tag == "MISMATCH":
-            mismatches[int(rest[0])] = {"tick": int(rest[1]), "time": float(rest[2]), "out": []}
-        elif tag == "OUT":
-            mismatches[int(rest[0])]["out"].append(rest[1:])
-    for k, m in mismatches.items():
-        cex = Counterexample(
-            tick=m["tick"],
-            time=m["time"],
-            mismatched=[o[0] for o in m["out"] if o[1] == "1"],
-            expected={o[0]: o[2] for o in m["out"]},
-            actual={o[0]: o[3] for o in m["out"]},
-            inputs=[
-                {"tick": t, **stim.row(t)}
-                for t in range(max(0, m["tick"] - HISTORY_TICKS + 1), m["tick"] + 1)
-            ],
-            seed=options.seed,
-        )
-        verdicts[k].status = Status.MISMATCH
-        verdicts[k].counterexample = cex
-        first = cex.mismatched[0]
-        verdicts[k].reason = (
-            f"output {first} differs at tick {cex.tick} (t={cex.time:g}ns): "
-            f"expected {cex.expected[first]}, got {cex.actual[first]}"
-        )
+            k, tick = int(rest[0]), int(rest[1])
+            cex = _counterexample(golden, trace.samples[tick], rest[3], tick, float(rest[2]), stim, options.seed)
+            first = cex.mismatched[0]
+            verdicts[k].status = Status.MISMATCH
+            verdicts[k].counterexample = cex
+            verdicts[k].reason = (
+                f"output {first} differs at tick {tick} (t={cex.time:g}ns): "
+                f"expected {cex.expected[first]}, got {cex.actual[first]}"
+            )
     return verdicts
+
+
+def _split(packed: str, design: Design) -> dict[str, str]:
+    values, offset = {}, 0
+    for port in design.outputs:
+        values[port.name] = packed[offset : offset + port.width]
+        offset += port.width
+    return values
+
+
+def _counterexample(design: Design, expected: str, actual: str, tick: int, when: float, stim, seed: int) -> Counterexample:
+    want, got = _split(expected, design), _split(actual, design)
+    mismatched = [
+        name
+        for name in want
+        if any(w in "01" and g != w for w, g in zip(want[name], got[name]))
+    ]
+    return Counterexample(
+        tick=tick,
+        time=when,
+        mismatched=mismatched,
+        expected=want,
+        actual=got,
+        inputs=[{"tick": t, **stim.row(t)} for t in range(max(0, tick - HISTORY_TICKS + 1), tick + 1)],
+        seed=seed,
+    )

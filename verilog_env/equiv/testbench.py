@@ -1,41 +1,39 @@
-"""Generate the self-checking testbench that runs golden and candidates side by side.
+"""Generate the testbenches: one records the golden's outputs, one checks candidates.
+
+A check runs in two simulations that see exactly the same stimulus and timing:
+
+1. the *golden testbench* drives the golden alone and records its outputs at every tick
+   (cached, so the golden is simulated once per problem, seed and length);
+2. the *candidate testbench* drives up to N candidates side by side and compares each
+   with the recorded outputs, stopping a candidate at its first mismatch.
+
+The golden and a candidate never share a simulation, so no candidate can observe or
+disturb the golden, whatever it contains.
 
 Time is divided into ticks of 10 ns. In every tick the non-clock inputs take their next
-values from ``stim.hex`` (see :mod:`.stimulus`) at +2 ns, clock edges happen at +5 ns
-and outputs are compared at +8 ns, so stimulus, edges and sampling never race. The first
-clock toggles every tick (one cycle = two ticks); further clocks toggle every 3, 2, 5, ...
-ticks with a seeded phase, so multi-clock designs see unrelated edges.
+values from ``stim.hex`` (see :mod:`.stimulus`) at +2 ns, clock edges happen at +5 ns and
+outputs are sampled at +8 ns, so stimulus, edges and sampling never race. The first clock
+toggles every tick (one cycle = two ticks); further clocks toggle every 3, 2, 5, ... ticks
+with a seeded phase, so multi-clock designs see unrelated edges.
 
-Outputs are compared with X-aware rules: a bit that is X/Z in the golden is don't-care;
-any other bit must match exactly (an X/Z in the candidate there is a mismatch). Results
-are printed on lines that start with a per-run nonce the design cannot know, so nothing
-a design prints can pass for a verdict.
+Comparison is X-aware: the recorded golden value comes with a mask of its known (0/1)
+bits; masked-out bits (X/Z in the golden) are don't-care, and any other bit must equal
+the golden's exactly (an X/Z in the candidate there is a mismatch). Candidate results are
+printed on lines that start with a per-run nonce the design cannot know.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
 from ..hdl.design import Design, Port
 
 TICK_NS = 10
 STIMULUS_FILE = "stim.hex"
+EXPECTED_FILE = "expect.hex"
+GOLDEN_TRACE_FILE = "golden.trace"
 TB_MODULE = "verilog_env_tb"
 _EXTRA_CLOCK_HALF_PERIODS = (3, 2, 5, 7, 11, 13)
-
-
-@dataclasses.dataclass(frozen=True)
-class TestbenchPlan:
-    """Everything that determines the generated testbench (and so the verdict)."""
-
-    golden: Design
-    golden_top: str
-    candidate_tops: list[str]
-    stimulus_ports: tuple[Port, ...]
-    ticks: int
-    seed: int
-    nonce: str
 
 
 def _vec(width: int) -> str:
@@ -52,90 +50,118 @@ def clock_schedule(clocks: list[str], seed: int) -> list[tuple[str, int, int]]:
     return schedule
 
 
-def generate(plan: TestbenchPlan) -> str:
-    design = plan.golden
-    outputs = design.outputs
-    nonce = plan.nonce
-    stim_width = sum(p.width for p in plan.stimulus_ports)
-    n = len(plan.candidate_tops)
-
-    lines: list[str] = ["`timescale 1ns/1ps", f"module {TB_MODULE};"]
-    add = lines.append
-    add("  integer tick, alive, b;")
+def _testbench(
+    design: Design,
+    instances: list[tuple[str, str, str]],
+    stimulus_ports: tuple[Port, ...],
+    ticks: int,
+    seed: int,
+    declarations: list[str],
+    setup: list[str],
+    sample: list[str],
+    loop_condition: str,
+    finish: list[str],
+) -> str:
+    """The shared skeleton: ports, instances, stimulus replay, clocks; hooks for the rest."""
+    stim_width = sum(p.width for p in stimulus_ports)
+    lines = ["`timescale 1ns/1ps", f"module {TB_MODULE};", "  integer tick;"]
     for p in design.inputs:
-        add(f"  reg {_vec(p.width)}i_{p.name};")
+        lines.append(f"  reg {_vec(p.width)}i_{p.name};")
     if stim_width:
-        add(f"  reg [{stim_width - 1}:0] stim [0:{plan.ticks - 1}];")
-    sides = [("g", plan.golden_top, "u_gold")] + [
-        (f"c{k}", top, f"u_cand{k}") for k, top in enumerate(plan.candidate_tops)
-    ]
-    for prefix, _, _ in sides:
-        for p in outputs:
-            add(f"  wire {_vec(p.width)}{prefix}_{p.name};")
-    for k in range(n):
-        add(f"  reg failed{k};")
-        for p in outputs:
-            add(f"  reg bad{k}_{p.name};")
-    for prefix, top, instance in sides:
+        lines.append(f"  reg [{stim_width - 1}:0] stim [0:{ticks - 1}];")
+    for prefix, _, _ in instances:
+        for p in design.outputs:
+            lines.append(f"  wire {_vec(p.width)}{prefix}_{p.name};")
+    lines += declarations
+    for prefix, top, instance in instances:
         connections = [f".{p.name}(i_{p.name})" for p in design.inputs]
-        connections += [f".{p.name}({prefix}_{p.name})" for p in outputs]
-        add(f"  {top} {instance} ({', '.join(connections)});")
-
-    golden_all = "{" + ", ".join(f"g_{p.name}" for p in outputs) + "}"
-    for k in range(n):
-        cand_all = "{" + ", ".join(f"c{k}_{p.name}" for p in outputs) + "}"
-        add(f"  task compare{k};")
-        add("    begin")
-        add(f"      if (!failed{k} && {cand_all} !== {golden_all}) begin")
-        for p in outputs:
-            g, c, bad = f"g_{p.name}", f"c{k}_{p.name}", f"bad{k}_{p.name}"
-            add(f"        {bad} = 0;")
-            if p.width == 1:
-                add(f"        if (({g} === 1'b0 || {g} === 1'b1) && {c} !== {g}) {bad} = 1;")
-            else:
-                add(f"        if ({c} !== {g})")
-                add(f"          for (b = 0; b < {p.width}; b = b + 1)")
-                add(f"            if (({g}[b] === 1'b0 || {g}[b] === 1'b1) && {c}[b] !== {g}[b]) {bad} = 1;")
-        any_bad = " || ".join(f"bad{k}_{p.name}" for p in outputs)
-        add(f"        if ({any_bad}) begin")
-        add(f'          $display("{nonce} MISMATCH {k} %0d %0d", tick, $time);')
-        for p in outputs:
-            add(f'          $display("{nonce} OUT {k} {p.name} %0d %b %b", bad{k}_{p.name}, g_{p.name}, c{k}_{p.name});')
-        add(f"          failed{k} = 1; alive = alive - 1;")
-        add("        end")
-        add("      end")
-        add("    end")
-        add("  endtask")
-
-    schedule = clock_schedule(list(design.clocks), plan.seed)
-    packed = "{" + ", ".join(f"i_{p.name}" for p in plan.stimulus_ports) + "}"
-    add("  initial begin")
+        connections += [f".{p.name}({prefix}_{p.name})" for p in design.outputs]
+        lines.append(f"  {top} {instance} ({', '.join(connections)});")
+    schedule = clock_schedule(list(design.clocks), seed)
+    lines.append("  initial begin")
     if stim_width:
-        add(f'    $readmemh("{STIMULUS_FILE}", stim);')
-    add(f"    alive = {n};")
-    for name, _, _ in schedule:
-        add(f"    i_{name} = 1'b0;")
-    for k in range(n):
-        add(f"    failed{k} = 0;")
-    add("    #2;")
-    add(f"    for (tick = 0; tick < {plan.ticks} && alive > 0; tick = tick + 1) begin")
+        lines.append(f'    $readmemh("{STIMULUS_FILE}", stim);')
+    lines += [f"    i_{name} = 1'b0;" for name, _, _ in schedule]
+    lines += setup
+    lines.append("    #2;")
+    lines.append(f"    for (tick = 0; tick < {ticks}{loop_condition}; tick = tick + 1) begin")
     if stim_width:
-        add(f"      {packed} = stim[tick];")
-    add("      #3;")
+        packed = "{" + ", ".join(f"i_{p.name}" for p in stimulus_ports) + "}"
+        lines.append(f"      {packed} = stim[tick];")
+    lines.append("      #3;")
     for name, half, phase in schedule:
-        if half == 1:
-            add(f"      i_{name} = ~i_{name};")
-        else:
-            add(f"      if (tick % {half} == {phase}) i_{name} = ~i_{name};")
-    add("      #3;")
-    for k in range(n):
-        add(f"      compare{k};")
-    add("      #4;")
-    add("    end")
-    for k in range(n):
-        add(f'    if (!failed{k}) $display("{nonce} PASS {k} %0d", tick);')
-    add(f'    $display("{nonce} END");')
-    add("    $finish;")
-    add("  end")
-    add("endmodule")
+        toggle = f"i_{name} = ~i_{name};"
+        lines.append(f"      {toggle}" if half == 1 else f"      if (tick % {half} == {phase}) {toggle}")
+    lines.append("      #3;")
+    lines += sample
+    lines.append("      #4;")
+    lines.append("    end")
+    lines += finish
+    lines += ["    $finish;", "  end", "endmodule"]
     return "\n".join(lines) + "\n"
+
+
+def _outputs(prefix: str, design: Design) -> str:
+    return "{" + ", ".join(f"{prefix}_{p.name}" for p in design.outputs) + "}"
+
+
+def golden_testbench(
+    design: Design, golden_top: str, stimulus_ports: tuple[Port, ...], ticks: int, seed: int, nonce: str
+) -> str:
+    """Drive the golden alone; write its packed outputs, one binary line per tick."""
+    return _testbench(
+        design,
+        [("g", golden_top, "u_gold")],
+        stimulus_ports,
+        ticks,
+        seed,
+        declarations=["  integer trace;"],
+        setup=[f'    trace = $fopen("{GOLDEN_TRACE_FILE}", "w");'],
+        sample=[f'      $fdisplay(trace, "%b", {_outputs("g", design)});'],
+        loop_condition="",
+        finish=["    $fclose(trace);", f'    $display("{nonce} END");'],
+    )
+
+
+def candidate_testbench(
+    design: Design,
+    candidate_tops: list[str],
+    stimulus_ports: tuple[Port, ...],
+    ticks: int,
+    seed: int,
+    nonce: str,
+) -> str:
+    """Drive the candidates together and compare each with ``expect.hex`` every tick."""
+    width = sum(p.width for p in design.outputs)
+    n = len(candidate_tops)
+    declarations = [
+        "  integer alive;",
+        f"  reg [{2 * width - 1}:0] expected [0:{ticks - 1}];",
+        f"  reg [{width - 1}:0] known, value;",
+    ]
+    declarations += [f"  reg failed{k};" for k in range(n)]
+    setup = [f'    $readmemh("{EXPECTED_FILE}", expected);', f"    alive = {n};"]
+    setup += [f"    failed{k} = 0;" for k in range(n)]
+    sample = ["      {known, value} = expected[tick];"]
+    for k in range(n):
+        outputs = _outputs(f"c{k}", design)
+        sample += [
+            f"      if (!failed{k} && ({outputs} & known) !== (value & known)) begin",
+            f'        $display("{nonce} MISMATCH {k} %0d %0d %b", tick, $time, {outputs});',
+            f"        failed{k} = 1; alive = alive - 1;",
+            "      end",
+        ]
+    finish = [f'    if (!failed{k}) $display("{nonce} PASS {k} %0d", tick);' for k in range(n)]
+    finish.append(f'    $display("{nonce} END");')
+    return _testbench(
+        design,
+        [(f"c{k}", top, f"u_cand{k}") for k, top in enumerate(candidate_tops)],
+        stimulus_ports,
+        ticks,
+        seed,
+        declarations,
+        setup,
+        sample,
+        loop_condition=" && alive > 0",
+        finish=finish,
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ INSTALL_HINT = (
     "Icarus Verilog not found: install it (Debian/Ubuntu: apt-get install iverilog; "
     "macOS: brew install icarus-verilog) or put iverilog and vvp on PATH"
 )
+COMPILED = "sim.vvp"
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,28 +38,15 @@ def version() -> str:
     return out.splitlines()[0] if out else "unknown"
 
 
-@dataclasses.dataclass
-class SimulationRun:
-    compile: RunResult
-    simulate: RunResult | None
-
-
-def compile_and_run(
-    workdir: Path,
-    files: list[str],
-    top: str,
-    compile_limits: Limits,
-    sim_limits: Limits,
-) -> SimulationRun:
-    """Compile ``files`` (already written in ``workdir``) with root ``top`` and run it."""
-    iverilog, vvp = tools()
-    compiled = sandbox.run(
-        [iverilog, "-g2012", "-o", "sim.vvp", "-s", top, *files],
-        workdir,
-        compile_limits,
-        log_name="compile.log",
+def compile(workdir: Path, files: list[str], top: str, limits: Limits) -> RunResult:
+    """Compile ``files`` (already in ``workdir``) with root module ``top`` into sim.vvp."""
+    iverilog, _ = tools()
+    return sandbox.run(
+        [iverilog, "-g2012", "-o", COMPILED, "-s", top, *files], workdir, limits, log_name="compile.log"
     )
-    if not compiled.ok or not (workdir / "sim.vvp").exists():
-        return SimulationRun(compiled, None)
-    simulated = sandbox.run([vvp, "-n", "sim.vvp"], workdir, sim_limits, log_name="sim.log")
-    return SimulationRun(compiled, simulated)
+
+
+def simulate(workdir: Path, limits: Limits) -> RunResult:
+    """Run the compiled simulation in ``workdir``."""
+    _, vvp = tools()
+    return sandbox.run([vvp, "-n", COMPILED], workdir, limits, log_name="sim.log")
