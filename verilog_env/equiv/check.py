@@ -12,13 +12,14 @@ import atexit
 import dataclasses
 import multiprocessing
 import os
+import resource
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Sequence
 
 import pebble
 
-from ..sim import icarus
+from ..sim import icarus, sandbox
 from .simcheck import CheckOptions, check_batch
 from .verdict import Status, Verdict
 
@@ -37,8 +38,19 @@ def _get_pool() -> pebble.ProcessPool:
             # fork, not forkserver/spawn: those re-run an unguarded user script's
             # top level in every worker. Workers only parse and start subprocesses.
             context = multiprocessing.get_context("fork")
-            _pool = pebble.ProcessPool(max_workers=os.cpu_count() or 1, context=context)
+            _pool = pebble.ProcessPool(
+                max_workers=os.cpu_count() or 1, context=context, initializer=_limit_worker_memory
+            )
         return _pool
+
+
+WORKER_MEMORY_BYTES = 4 << 30
+"""Address-space limit of a checker worker: a design that makes elaboration blow up
+fails there (the worker dies and is replaced) instead of exhausting the machine."""
+
+
+def _limit_worker_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
 
 
 def shutdown() -> None:
@@ -49,6 +61,7 @@ def shutdown() -> None:
             _pool.stop()
             _pool.join()
             _pool = None
+    sandbox.sweep_stale_workdirs()
 
 
 atexit.register(shutdown)
@@ -69,6 +82,7 @@ def _guard_seconds(options: CheckOptions, n: int) -> float:
 
 
 def _failed(exc: BaseException) -> Verdict:
+    sandbox.sweep_stale_workdirs()  # the worker may have been killed mid-simulation
     if isinstance(exc, FutureTimeout):
         return Verdict(
             Status.TIMEOUT,

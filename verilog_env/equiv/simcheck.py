@@ -17,10 +17,9 @@ import threading
 import time
 from pathlib import Path
 
-from pyslang import parsing, syntax
-
 from ..hdl.design import Design, DesignError, analyze
 from ..hdl.rename import prefix_modules
+from ..hdl.source import timescale_of
 from ..sim import icarus
 from ..sim.sandbox import Limits, RunResult, Workdir
 from . import stimulus, testbench
@@ -28,7 +27,6 @@ from .verdict import Counterexample, Status, Verdict
 
 GOLDEN_PREFIX = "vlenv_g_"
 HISTORY_TICKS = 16
-_CLEAN_STATE = "\n`resetall\n`timescale 1ns/1ps\n"
 _GOLDEN_TRACE_LIMIT = 256 << 20
 
 
@@ -63,7 +61,7 @@ class CheckOptions:
 @dataclasses.dataclass
 class _Golden:
     design: Design
-    text: str  # renamed, followed by directives that reset the compilation state
+    text: str  # macro-expanded, modules renamed
     seconds: float
 
     @property
@@ -79,23 +77,7 @@ def _analyze_golden(text: str, top: str | None) -> _Golden | DesignError:
         renamed = prefix_modules(design, GOLDEN_PREFIX)
     except DesignError as error:
         return error
-    return _Golden(design, renamed + _undefine(design) + _CLEAN_STATE, time.perf_counter() - start)
-
-
-def _undefine(design: Design) -> str:
-    """``undef`` lines for every macro the design defines, so none leaks into the next file."""
-    names: list[str] = []
-
-    def visit(node):
-        if isinstance(node, parsing.Token):
-            for trivia in node.trivia:
-                if trivia.kind == parsing.TriviaKind.Directive:
-                    directive = trivia.syntax()
-                    if directive.kind == syntax.SyntaxKind.DefineDirective:
-                        names.append(directive.name.valueText)
-
-    design.source.tree.root.visit(visit)
-    return "".join(f"\n`undef {n}" for n in dict.fromkeys(names))
+    return _Golden(design, renamed, time.perf_counter() - start)
 
 
 def interface_mismatch(golden: Design, candidate: Design) -> str | None:
@@ -159,7 +141,7 @@ def _golden_trace(reference: _Golden, golden_text: str, options: CheckOptions, s
         )
         _write_stimulus(workdir, reference, stim)
         (workdir / "golden.v").write_text(reference.text)
-        compiled = icarus.compile(workdir, ["tb.v", "golden.v"], testbench.TB_MODULE, limits)
+        compiled = icarus.compile(workdir, ["tb.v", "golden.v"], testbench.module_name(nonce), limits)
         if not compiled.ok:
             return _golden_failure("does not compile under Icarus Verilog", compiled, limits, "golden.v")
         run = icarus.simulate(workdir, limits)
@@ -214,6 +196,10 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions) -> li
                 role="candidate",
                 preferred_top=options.candidate_top or reference.design.top,
             )
+            try:
+                timescale_of(design.source)  # refuse what the simulator could not be given
+            except ValueError as error:
+                raise DesignError("unsupported", f"candidate has {error}") from None
             mismatch = interface_mismatch(reference.design, design)
             if mismatch:
                 raise DesignError("mismatch", mismatch)
@@ -284,7 +270,7 @@ def _simulate(
         for k, design in enumerate(designs):
             name = f"candidate{k}.v"
             renamed = prefix_modules(design, candidate_prefix(k))
-            (workdir / name).write_text(renamed + _undefine(design) + _CLEAN_STATE)
+            (workdir / name).write_text(renamed)
             files.append(name)
 
         # On a cold cache the golden runs while the candidates compile.
@@ -297,7 +283,7 @@ def _simulate(
 
         recorder = threading.Thread(target=record)
         recorder.start()
-        compiled = icarus.compile(workdir, files, testbench.TB_MODULE, limits)
+        compiled = icarus.compile(workdir, files, testbench.module_name(nonce), limits)
         recorder.join()
         trace = trace_box[0] if trace_box else Verdict(Status.INTERNAL_ERROR, "recording the golden failed")
         timings["compile"] = compiled.seconds
@@ -308,21 +294,28 @@ def _simulate(
             return None if verdict is None else [dataclasses.replace(verdict, timings=dict(timings))]
         (workdir / testbench.EXPECTED_FILE).write_text(trace.expected_hex())
         sim = icarus.simulate(workdir, limits)
+        results_path = workdir / testbench.RESULTS_FILE
+        results = results_path.read_text(errors="replace") if results_path.exists() else ""
     timings["simulate"] = sim.seconds
 
-    records = [line.split()[1:] for line in sim.output.splitlines() if line.startswith(nonce + " ")]
-    if not records or records[-1] != ["END"]:
+    records = [line.split()[1:] for line in results.splitlines() if line.startswith(nonce + " ")]
+    if not sim.ok or not records or records[-1] != ["END"]:
         if not single:
             return None
         why = sim.describe_failure(limits) if not sim.ok else "ended before the testbench finished"
         status = Status.TIMEOUT if sim.timed_out or sim.signal_name == "SIGXCPU" else Status.REJECTED
         return [Verdict(status, f"simulation {why}", timings=dict(timings), details={"log": sim.output[-1000:]})]
 
-    verdicts = [Verdict(Status.EQUIVALENT, "", timings=dict(timings)) for _ in range(n)]
+    # Equivalent only on the testbench's explicit PASS record.
+    verdicts = [
+        Verdict(Status.INTERNAL_ERROR, "the testbench reported no result for this candidate", timings=dict(timings))
+        for _ in range(n)
+    ]
     for fields in records:
         tag, rest = fields[0], fields[1:]
         if tag == "PASS":
             k = int(rest[0])
+            verdicts[k].status = Status.EQUIVALENT
             verdicts[k].reason = f"outputs matched the reference at all {rest[1]} sampled ticks (seed {options.seed})"
             verdicts[k].details["ticks"] = int(rest[1])
         elif tag == "MISMATCH":

@@ -19,7 +19,9 @@ with a seeded phase, so multi-clock designs see unrelated edges.
 Comparison is X-aware: the recorded golden value comes with a mask of its known (0/1)
 bits; masked-out bits (X/Z in the golden) are don't-care, and any other bit must equal
 the golden's exactly (an X/Z in the candidate there is a mismatch). Candidate results are
-printed on lines that start with a per-run nonce the design cannot know.
+written to a results file the design cannot reach (file I/O is refused by the policy),
+on lines that start with a per-run nonce; the testbench's module name is derived from
+the nonce too, so a design cannot even name it.
 """
 
 from __future__ import annotations
@@ -32,8 +34,13 @@ TICK_NS = 10
 STIMULUS_FILE = "stim.hex"
 EXPECTED_FILE = "expect.hex"
 GOLDEN_TRACE_FILE = "golden.trace"
-TB_MODULE = "verilog_env_tb"
+RESULTS_FILE = "results.txt"
 _EXTRA_CLOCK_HALF_PERIODS = (3, 2, 5, 7, 11, 13)
+
+
+def module_name(nonce: str) -> str:
+    """The testbench's module name: unguessable, like the nonce it is made from."""
+    return f"verilog_env_tb_{nonce}"
 
 
 def _vec(width: int) -> str:
@@ -56,6 +63,7 @@ def _testbench(
     stimulus_ports: tuple[Port, ...],
     ticks: int,
     seed: int,
+    nonce: str,
     declarations: list[str],
     setup: list[str],
     sample: list[str],
@@ -64,7 +72,7 @@ def _testbench(
 ) -> str:
     """The shared skeleton: ports, instances, stimulus replay, clocks; hooks for the rest."""
     stim_width = sum(p.width for p in stimulus_ports)
-    lines = ["`timescale 1ns/1ps", f"module {TB_MODULE};", "  integer tick;"]
+    lines = ["`timescale 1ns/1ps", f"module {module_name(nonce)};", "  integer tick;"]
     for p in design.inputs:
         lines.append(f"  reg {_vec(p.width)}i_{p.name};")
     if stim_width:
@@ -115,6 +123,7 @@ def golden_testbench(
         stimulus_ports,
         ticks,
         seed,
+        nonce,
         declarations=["  integer trace;"],
         setup=[f'    trace = $fopen("{GOLDEN_TRACE_FILE}", "w");'],
         sample=[f'      $fdisplay(trace, "%b", {_outputs("g", design)});'],
@@ -135,30 +144,35 @@ def candidate_testbench(
     width = sum(p.width for p in design.outputs)
     n = len(candidate_tops)
     declarations = [
-        "  integer alive;",
+        "  integer alive, results;",
         f"  reg [{2 * width - 1}:0] expected [0:{ticks - 1}];",
         f"  reg [{width - 1}:0] known, value;",
     ]
     declarations += [f"  reg failed{k};" for k in range(n)]
-    setup = [f'    $readmemh("{EXPECTED_FILE}", expected);', f"    alive = {n};"]
+    setup = [
+        f'    $readmemh("{EXPECTED_FILE}", expected);',
+        f'    results = $fopen("{RESULTS_FILE}", "w");',
+        f"    alive = {n};",
+    ]
     setup += [f"    failed{k} = 0;" for k in range(n)]
     sample = ["      {known, value} = expected[tick];"]
     for k in range(n):
         outputs = _outputs(f"c{k}", design)
         sample += [
             f"      if (!failed{k} && ({outputs} & known) !== (value & known)) begin",
-            f'        $display("{nonce} MISMATCH {k} %0d %0d %b", tick, $time, {outputs});',
+            f'        $fdisplay(results, "{nonce} MISMATCH {k} %0d %0d %b", tick, $time, {outputs});',
             f"        failed{k} = 1; alive = alive - 1;",
             "      end",
         ]
-    finish = [f'    if (!failed{k}) $display("{nonce} PASS {k} %0d", tick);' for k in range(n)]
-    finish.append(f'    $display("{nonce} END");')
+    finish = [f'    if (!failed{k}) $fdisplay(results, "{nonce} PASS {k} %0d", tick);' for k in range(n)]
+    finish += [f'    $fdisplay(results, "{nonce} END");', "    $fclose(results);"]
     return _testbench(
         design,
         [(f"c{k}", top, f"u_cand{k}") for k, top in enumerate(candidate_tops)],
         stimulus_ports,
         ticks,
         seed,
+        nonce,
         declarations,
         setup,
         sample,

@@ -111,7 +111,10 @@ def analyze(
     if "\x00" in text:
         raise DesignError("compile_error", f"{role} source contains NUL bytes (binary data, not Verilog)")
 
-    source = parse(text, name)
+    try:
+        source = parse(text, name)
+    except ValueError as error:
+        raise DesignError("compile_error", f"{role} source cannot be parsed: {error}") from None
     parse_errors = [d for d in source.tree.diagnostics if d.isError()]
     violations = find_violations(source)
     if violations:
@@ -144,7 +147,9 @@ def analyze(
             "rejected" if candidate else "unsupported",
             f"{role} defines no module named {chosen} (it defines {', '.join(modules)})",
         )
-    if chosen not in tops:
+    if chosen not in tops or len(tops) > 1:
+        # Elaborate the chosen top alone: hierarchical references into the other
+        # uninstantiated modules (say, a decoy named like the testbench) must not resolve.
         compilation = compile_sources([source], top=chosen)
         tops = {inst.name: inst for inst in compilation.getRoot().topInstances}
 

@@ -36,17 +36,23 @@ ALLOWED_SYSTEM_NAMES = frozenset(
 
 _SYSTEM_NAME_WHY = {  # first matching prefix wins
     "$finish": "ends the simulation",
+    "$stop": "ends the simulation",
+    "$exit": "ends the simulation",
     "$fatal": "ends the simulation",
-    "$f": "file I/O",
+    "$system": "runs a host command",
+    "$value$plusargs": "reads the host command line",
+    "$test$plusargs": "reads the host command line",
     "$readmem": "file I/O",
     "$writemem": "file I/O",
     "$dump": "file I/O (waveform dump)",
-    "$system": "runs a host command",
-    "$stop": "ends the simulation",
-    "$exit": "ends the simulation",
-    "$value$plusargs": "reads the host command line",
-    "$test$plusargs": "reads the host command line",
     "$sdf": "file I/O",
+    **{
+        name: "file I/O"
+        for name in (
+            "$fopen $fclose $fwrite $fdisplay $fstrobe $fmonitor $fscanf $fgets $fgetc "
+            "$fread $fseek $ftell $fflush $feof $ferror $frewind $rewind $ungetc"
+        ).split()
+    },
 }
 
 ALLOWED_DIRECTIVES = frozenset(
@@ -67,8 +73,6 @@ ALLOWED_DIRECTIVES = frozenset(
         SK.EndCellDefineDirective,
         SK.BeginKeywordsDirective,
         SK.EndKeywordsDirective,
-        SK.UnconnectedDriveDirective,
-        SK.NoUnconnectedDriveDirective,
     }
 )
 

@@ -1,8 +1,9 @@
 """Give every module of a design a prefixed name, so several designs share one simulation.
 
-Golden and candidates are compiled together; prefixing each side's module names keeps
-them in disjoint namespaces, so a candidate can never replace (or reuse) a golden or
-testbench module, whatever it names its own.
+Each side's modules get their own prefix, keeping golden, candidates and testbench in
+disjoint namespaces: a candidate can never replace (or reuse) another side's module,
+whatever it names its own. The result is built from :func:`expanded_text`, so the
+simulator compiles exactly the tokens pyslang analysed.
 """
 
 from __future__ import annotations
@@ -10,28 +11,29 @@ from __future__ import annotations
 from pyslang import syntax
 
 from .design import Design, DesignError
+from .source import expanded_text, parse
 
 SK = syntax.SyntaxKind
 
 
 def prefix_modules(design: Design, prefix: str) -> str:
-    """Return the design's text with each module ``m`` it defines renamed ``prefix + m``.
+    """The design's macro-expanded text with each module ``m`` it defines renamed ``prefix + m``.
 
-    Declarations, ``endmodule : m`` labels and instantiations are rewritten by their
-    token offsets in the original text (comments and formatting are kept).
+    Declarations, ``endmodule : m`` labels and instantiations are rewritten by token
+    offsets (comments and formatting are kept).
     """
-    source = design.source
+    try:
+        text = expanded_text(design.source)
+    except ValueError as error:
+        raise DesignError("unsupported", str(error)) from None
+    source = parse(text, design.source.name)
     names = set(design.modules)
     edits: list[tuple[int, int, str]] = []
-    manager = source.source_manager
 
     def rename(token) -> None:
-        if token is None or token.valueText not in names:
-            return
-        if manager.isMacroLoc(token.location):
-            raise DesignError("unsupported", f"module name {token.valueText} comes from a macro")
-        start = token.location.offset
-        edits.append((start, start + len(token.rawText.encode()), prefix + token.valueText))
+        if token is not None and token.valueText in names:
+            start = token.location.offset
+            edits.append((start, start + len(token.rawText.encode()), prefix + token.valueText))
 
     def visit(node):
         kind = getattr(node, "kind", None)
@@ -43,7 +45,7 @@ def prefix_modules(design: Design, prefix: str) -> str:
             rename(node.type)
 
     source.tree.root.visit(visit)
-    data = source.text.encode()
+    data = text.encode()
     for start, end, new in sorted(set(edits), reverse=True):
         data = data[:start] + new.encode() + data[end:]
     return data.decode()

@@ -31,15 +31,23 @@ class ParsedSource:
 
 
 def parse(text: str, name: str) -> ParsedSource:
-    """Parse ``text``; never reads include files (``include`` is a diagnostic)."""
+    """Parse ``text``; never reads include files (``include`` is a diagnostic).
+
+    Raises ``ValueError`` for text pyslang cannot take at all (nesting beyond its
+    recursion limit, unencodable characters).
+    """
     preprocessor = parsing.PreprocessorOptions()
     preprocessor.maxIncludeDepth = 0
     parser = parsing.ParserOptions()
     parser.maxRecursionDepth = 256
     source_manager = pyslang.SourceManager()
-    tree = syntax.SyntaxTree.fromText(
-        text, source_manager, name, "", pyslang.Bag([preprocessor, parser])
-    )
+    try:
+        text.encode("utf-8")
+        tree = syntax.SyntaxTree.fromText(
+            text, source_manager, name, "", pyslang.Bag([preprocessor, parser])
+        )
+    except (RuntimeError, TypeError, UnicodeError) as error:
+        raise ValueError(str(error) or type(error).__name__) from error
     return ParsedSource(name=name, text=text, tree=tree, source_manager=source_manager)
 
 
@@ -69,3 +77,42 @@ def format_diagnostics(diagnostics, source_manager: pyslang.SourceManager, limit
     if not diagnostics:
         return ""
     return pyslang.DiagnosticEngine.reportAll(source_manager, diagnostics).strip()
+
+
+DEFAULT_TIMESCALE = "`timescale 1ns/1ps"
+
+
+def expanded_text(source: ParsedSource) -> str:
+    """The exact tokens pyslang analysed: macros expanded, directives and disabled code gone.
+
+    The simulator compiles this text, never the original, so no preprocessor difference
+    between pyslang and the simulator (predefined macros, `ifdef on tool names, macro
+    corner cases) can make it compile code the analysis did not see. The file's
+    ``timescale`` (or 1ns/1ps) is put back on the first line, since delays depend on it.
+    """
+    printer = syntax.SyntaxPrinter()
+    printer.setIncludeDirectives(False)
+    printer.setExpandMacros(True)
+    printer.setIncludeSkipped(False)
+    printer.setIncludeTrivia(True)
+    printer.setIncludeComments(True)
+    printer.print(source.tree.root)
+    return f"{timescale_of(source)}\n{printer.str()}\n"
+
+
+def timescale_of(source: ParsedSource) -> str:
+    """The source's ``timescale`` directive (one value at most), or the default."""
+    values = set()
+
+    def visit(node):
+        if isinstance(node, parsing.Token):
+            for trivia in node.trivia:
+                if trivia.kind == parsing.TriviaKind.Directive:
+                    directive = trivia.syntax()
+                    if directive.kind == syntax.SyntaxKind.TimeScaleDirective:
+                        values.add(" ".join(str(directive).split()))
+
+    source.tree.root.visit(visit)
+    if len(values) > 1:
+        raise ValueError(f"several different `timescale directives: {', '.join(sorted(values))}")
+    return values.pop() if values else DEFAULT_TIMESCALE

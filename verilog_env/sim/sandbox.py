@@ -2,9 +2,11 @@
 
 Every simulator call goes through :func:`run`. The process gets its own session (so the
 whole process group can be killed), CPU-time, address-space, file-size and core-dump
-limits set by ``prlimit`` (thread-safe, unlike ``preexec_fn``), a wall-clock timeout,
-and stdout/stderr redirected to a capped file. :class:`Workdir` removes the directory
-and everything in it, whatever happened.
+limits set by ``prlimit`` (thread-safe, unlike ``preexec_fn``), a kill signal if the
+process that started it dies (``setpriv --pdeathsig``), a wall-clock timeout, and
+stdout/stderr redirected to a capped file. :class:`Workdir` removes the directory and
+everything in it, whatever happened; directories of a process that was killed before it
+could clean up are removed by :func:`sweep_stale_workdirs`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import time
 from pathlib import Path
 
 _PRLIMIT = shutil.which("prlimit")
+_SETPRIV = shutil.which("setpriv")
+_WORKDIR_PREFIX = "verilog_env_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,10 +81,15 @@ def _base_dir() -> str | None:
 
 
 class Workdir:
-    """A private temporary directory, deleted with all its contents on exit."""
+    """A private temporary directory, deleted with all its contents on exit.
+
+    Its name carries the creating process's id, so :func:`sweep_stale_workdirs` can
+    tell which directories were orphaned by a killed process.
+    """
 
     def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="verilog_env_", dir=_base_dir()))
+        prefix = f"{_WORKDIR_PREFIX}{os.getpid()}_"
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=_base_dir()))
 
     def __enter__(self) -> Path:
         return self.path
@@ -89,11 +98,26 @@ class Workdir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+def sweep_stale_workdirs() -> int:
+    """Remove work directories whose creating process no longer exists; return how many."""
+    base = Path(_base_dir() or tempfile.gettempdir())
+    removed = 0
+    for path in base.glob(f"{_WORKDIR_PREFIX}*_*"):
+        pid = path.name[len(_WORKDIR_PREFIX) :].split("_", 1)[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def _limited(argv: list[str], limits: Limits) -> list[str]:
-    if _PRLIMIT is None:  # pragma: no cover - util-linux is essential on Debian
-        raise RuntimeError("prlimit (util-linux) is required to sandbox the simulator")
+    if _PRLIMIT is None or _SETPRIV is None:  # pragma: no cover - util-linux is essential on Debian
+        raise RuntimeError("prlimit and setpriv (util-linux) are required to sandbox the simulator")
     cpu = limits.cpu_seconds if limits.cpu_seconds is not None else limits.wall_seconds + 1
     return [
+        _SETPRIV,
+        "--pdeathsig=KILL",
+        "--",
         _PRLIMIT,
         f"--cpu={max(1, math.ceil(cpu))}",
         f"--as={limits.memory_bytes}",
