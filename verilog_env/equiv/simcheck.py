@@ -106,8 +106,9 @@ class GoldenTrace:
 
     samples: tuple[str, ...]
 
+    @functools.cached_property
     def expected_hex(self) -> str:
-        """``{known-mask, value}`` per tick, as the candidate testbench reads it."""
+        """``{known-mask, value}`` per tick, as the candidate testbench reads it (computed once)."""
         width = len(self.samples[0])
         digits = (2 * width + 3) // 4
         lines = []
@@ -123,13 +124,31 @@ _traces_lock = threading.Lock()
 _MAX_TRACES = 32
 
 
-def _golden_trace(reference: _Golden, golden_text: str, options: CheckOptions, stim) -> GoldenTrace | Verdict:
-    """Simulate the golden alone on the stimulus (cached per golden, seed and length)."""
-    key = (golden_text, options.top, options.seed, options.ticks, options.timeout)
+def _trace_key(golden_text: str, options: CheckOptions) -> tuple:
+    return (golden_text, options.top, options.seed, options.ticks)
+
+
+def _cached_trace(key: tuple) -> GoldenTrace | None:
     with _traces_lock:
         if key in _traces:
             _traces.move_to_end(key)
             return _traces[key]
+    return None
+
+
+def _remember_trace(key: tuple, trace: GoldenTrace) -> None:
+    with _traces_lock:
+        _traces[key] = trace
+        while len(_traces) > _MAX_TRACES:
+            _traces.popitem(last=False)
+
+
+def _golden_trace(reference: _Golden, golden_text: str, options: CheckOptions, stim) -> GoldenTrace | Verdict:
+    """Simulate the golden alone on the stimulus (cached per golden, seed and length)."""
+    key = _trace_key(golden_text, options)
+    cached = _cached_trace(key)
+    if cached is not None:
+        return cached
     nonce = secrets.token_hex(8)
     design = reference.design
     limits = dataclasses.replace(options.limits(), output_bytes=_GOLDEN_TRACE_LIMIT)
@@ -148,14 +167,12 @@ def _golden_trace(reference: _Golden, golden_text: str, options: CheckOptions, s
         trace_path = workdir / testbench.GOLDEN_TRACE_FILE
         samples = trace_path.read_text().split() if trace_path.exists() else []
     width = sum(p.width for p in design.outputs)
+    expected_samples = options.ticks
     finished = f"{nonce} END" in run.output
-    if not run.ok or not finished or len(samples) != options.ticks or any(len(s) != width for s in samples):
+    if not run.ok or not finished or len(samples) != expected_samples or any(len(s) != width for s in samples):
         return _golden_failure("simulation did not complete", run, limits, None)
     trace = GoldenTrace(tuple(samples))
-    with _traces_lock:
-        _traces[key] = trace
-        while len(_traces) > _MAX_TRACES:
-            _traces.popitem(last=False)
+    _remember_trace(key, trace)
     return trace
 
 
@@ -171,7 +188,7 @@ def _golden_failure(what: str, run: RunResult, limits: Limits, file: str | None)
 
 def _write_stimulus(workdir: Path, reference: _Golden, stim) -> None:
     if reference.stimulus_ports:
-        (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines())
+        (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines)
 
 
 # --------------------------------------------------------------------------- checking
@@ -217,7 +234,7 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions) -> li
     if results is None or len(designs) == 1:  # a shared run failed: isolate each candidate
         results = [_simulate(reference, golden, [d], options, single=True)[0] for d in designs]
     for (index, design, analyze_seconds), verdict in zip(runnable, results):
-        verdict.timings["analyze"] = analyze_seconds + reference.seconds
+        verdict.timings["analyze"] = analyze_seconds
         verdict.details["clocks"] = list(reference.design.clocks)
         verdict.details["resets"] = [dataclasses.asdict(r) for r in reference.design.resets]
         verdicts[index] = verdict
@@ -253,58 +270,74 @@ def _compile_failure(run: RunResult, n: int, single: bool, limits: Limits) -> Ve
 def _simulate(
     reference: _Golden, golden_text: str, designs: list[Design], options: CheckOptions, single: bool
 ) -> list[Verdict] | None:
-    """Compile and run ``designs`` against the golden trace; ``None`` if the shared run failed."""
+    """Compile and run ``designs`` against the golden; ``None`` if a shared run failed.
+
+    With the golden's trace cached, only the candidates are simulated. Otherwise the
+    golden runs alongside them and its trace is kept if the run covered every tick; if
+    that run fails, the golden is recorded alone first, so its faults are never blamed
+    on a candidate.
+    """
     n = len(designs)
     nonce = secrets.token_hex(8)
     golden = reference.design
-    stim = stimulus.generate(reference.stimulus_ports, tuple(golden.resets), options.ticks, options.seed)
+    stim = stimulus.generate(
+        reference.stimulus_ports, tuple(golden.resets), options.ticks, options.seed, golden.constants
+    )
     limits = options.limits()
+    key = _trace_key(golden_text, options)
+    trace = _cached_trace(key)
+    combined = trace is None
     timings: dict[str, float] = {}
     with Workdir() as workdir:
         tops = [candidate_prefix(k) + d.top for k, d in enumerate(designs)]
         (workdir / "tb.v").write_text(
-            testbench.candidate_testbench(golden, tops, reference.stimulus_ports, options.ticks, options.seed, nonce)
+            testbench.candidate_testbench(
+                golden, tops, reference.stimulus_ports, options.ticks, options.seed, nonce,
+                golden_top=GOLDEN_PREFIX + golden.top if combined else None,
+            )
         )
         _write_stimulus(workdir, reference, stim)
         files = ["tb.v"]
+        if combined:
+            (workdir / "golden.v").write_text(reference.text)
+            files.append("golden.v")
+        else:
+            (workdir / testbench.EXPECTED_FILE).write_text(trace.expected_hex)
         for k, design in enumerate(designs):
             name = f"candidate{k}.v"
-            renamed = prefix_modules(design, candidate_prefix(k))
-            (workdir / name).write_text(renamed)
+            (workdir / name).write_text(prefix_modules(design, candidate_prefix(k)))
             files.append(name)
-
-        # On a cold cache the golden runs while the candidates compile.
-        trace_box: list = []
-
-        def record() -> None:
-            start = time.perf_counter()
-            trace_box.append(_golden_trace(reference, golden_text, options, stim))
-            timings["golden"] = time.perf_counter() - start
-
-        recorder = threading.Thread(target=record)
-        recorder.start()
         compiled = icarus.compile(workdir, files, testbench.module_name(nonce), limits)
-        recorder.join()
-        trace = trace_box[0] if trace_box else Verdict(Status.INTERNAL_ERROR, "recording the golden failed")
         timings["compile"] = compiled.seconds
-        if isinstance(trace, Verdict):
-            return [dataclasses.replace(trace, timings=dict(timings)) for _ in range(n)]
-        if not compiled.ok:
-            verdict = _compile_failure(compiled, n, single, limits)
-            return None if verdict is None else [dataclasses.replace(verdict, timings=dict(timings))]
-        (workdir / testbench.EXPECTED_FILE).write_text(trace.expected_hex())
-        sim = icarus.simulate(workdir, limits)
-        results_path = workdir / testbench.RESULTS_FILE
-        results = results_path.read_text(errors="replace") if results_path.exists() else ""
-    timings["simulate"] = sim.seconds
+        sim = icarus.simulate(workdir, limits) if compiled.ok else None
+        results = _read(workdir / testbench.RESULTS_FILE)
+        recorded = _read(workdir / testbench.GOLDEN_TRACE_FILE).split() if combined else []
 
     records = [line.split()[1:] for line in results.splitlines() if line.startswith(nonce + " ")]
-    if not sim.ok or not records or records[-1] != ["END"]:
+    finished = sim is not None and sim.ok and records and records[-1] == ["END"]
+    if combined and not finished:
+        # Could be the golden's fault: record it alone, then check against the record.
+        started = time.perf_counter()
+        trace = _golden_trace(reference, golden_text, options, stim)
+        if isinstance(trace, Verdict):
+            return [dataclasses.replace(trace, timings={"golden": time.perf_counter() - started}) for _ in range(n)]
+        return _simulate(reference, golden_text, designs, options, single)
+    if sim is None:
+        verdict = _compile_failure(compiled, n, single, limits)
+        return None if verdict is None else [dataclasses.replace(verdict, timings=dict(timings))]
+    timings["simulate"] = sim.seconds
+    if not finished:
         if not single:
             return None
         why = sim.describe_failure(limits) if not sim.ok else "ended before the testbench finished"
         status = Status.TIMEOUT if sim.timed_out or sim.signal_name == "SIGXCPU" else Status.REJECTED
         return [Verdict(status, f"simulation {why}", timings=dict(timings), details={"log": sim.output[-1000:]})]
+    if combined:
+        if len(recorded) == options.ticks:
+            _remember_trace(key, GoldenTrace(tuple(recorded)))
+        samples = recorded
+    else:
+        samples = list(trace.samples)
 
     # Equivalent only on the testbench's explicit PASS record.
     verdicts = [
@@ -320,7 +353,7 @@ def _simulate(
             verdicts[k].details["ticks"] = int(rest[1])
         elif tag == "MISMATCH":
             k, tick = int(rest[0]), int(rest[1])
-            cex = _counterexample(golden, trace.samples[tick], rest[3], tick, float(rest[2]), stim, options.seed)
+            cex = _counterexample(golden, samples[tick], rest[3], tick, float(rest[2]), stim, options.seed)
             first = cex.mismatched[0]
             verdicts[k].status = Status.MISMATCH
             verdicts[k].counterexample = cex
@@ -329,6 +362,10 @@ def _simulate(
                 f"expected {cex.expected[first]}, got {cex.actual[first]}"
             )
     return verdicts
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def _split(packed: str, design: Design) -> dict[str, str]:

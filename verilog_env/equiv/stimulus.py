@@ -1,11 +1,15 @@
 """Seeded random stimulus, computed in Python and replayed by the testbench.
 
-Every input that is not a clock gets one value per tick. Data inputs run in segments of
-1-16 ticks, each drawn from: uniform random bits (3/8), all zeros, all ones, a random
-one-hot value, a small value (0-3), or holding the previous value (1/8 each). Resets are
-asserted for the first three ticks (a cycle and a half), then for 1-4 ticks starting with
-probability 1/64 per tick. The same (interface, ticks, seed) always gives the same values,
-so a verdict can be reproduced and a counterexample's input history read back from here.
+Every input that is not a clock gets one value per tick. Data inputs run in segments
+(1-16 ticks, one in four 16-128 ticks, so enables and selects also stay put long enough
+to walk counters and FSMs deep), each segment drawn from: uniform random bits, all zeros,
+all ones, a random one-hot value, a small value (0-3), holding the previous value, or -
+when the golden has integer literals - one of those literals or a neighbour (so a decoder
+of ``16'he06b`` sees that value). Resets are asserted for the first three ticks (a cycle
+and a half), then left alone for the first three quarters of the run (long reset-free
+stretches reach deep counter states), then asserted for 1-4 ticks with probability 1/64
+per tick. The same (interface, ticks, seed) always gives the same values, so a verdict
+can be reproduced and a counterexample's input history read back from here.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import numpy as np
 
 from ..hdl.design import Port, Reset
 
-_UNIFORM, _ZEROS, _ONES, _ONE_HOT, _SMALL, _HOLD = range(6)
-_MODE_WEIGHTS = np.array([3, 1, 1, 1, 1, 1]) / 8
+_UNIFORM, _ZEROS, _ONES, _ONE_HOT, _SMALL, _HOLD, _LITERAL = range(7)
+_MODE_WEIGHTS = np.array([3, 1, 1, 1, 1, 1, 1], dtype=float)
 RESET_TICKS = 3
+RESET_FREE_FRACTION = 0.75
 RESET_RATE = 1 / 64
 
 
@@ -34,8 +39,9 @@ class Stimulus:
     def width(self) -> int:
         return sum(p.width for p in self.ports)
 
+    @functools.cached_property
     def hex_lines(self) -> str:
-        """One packed hex word per tick, as ``$readmemh`` reads it."""
+        """One packed hex word per tick, as ``$readmemh`` reads it (computed once)."""
         digits = (self.width + 3) // 4
         shifts = []
         offset = self.width
@@ -54,27 +60,38 @@ class Stimulus:
         return {p.name: format(v[tick], f"0{p.width}b") for p, v in zip(self.ports, self.values)}
 
 
-def _data_values(rng: np.random.Generator, width: int, ticks: int) -> list[int]:
-    lengths = rng.integers(1, 17, size=ticks)
-    modes = rng.choice(len(_MODE_WEIGHTS), size=ticks, p=_MODE_WEIGHTS)
-    mode = np.repeat(modes, lengths)[:ticks]
+def _segment_lengths(rng: np.random.Generator, ticks: int) -> np.ndarray:
+    short = rng.integers(1, 17, size=ticks)
+    long = rng.integers(16, 129, size=ticks)
+    return np.where(rng.random(ticks) < 0.25, long, short)
+
+
+def _data_values(rng: np.random.Generator, width: int, ticks: int, literals: tuple[int, ...]) -> list[int]:
+    mask = (1 << width) - 1
+    usable = sorted({v & mask for c in literals for v in (c, c - 1, c + 1) if 0 <= v <= mask})
+    weights = _MODE_WEIGHTS.copy()
+    if not usable:
+        weights[_LITERAL] = 0
+    modes = rng.choice(len(weights), size=ticks, p=weights / weights.sum())
+    mode = np.repeat(modes, _segment_lengths(rng, ticks))[:ticks]
     if mode[0] == _HOLD:
         mode[0] = _UNIFORM
     words = (width + 63) // 64
     raw = rng.integers(0, 2**64 - 1, size=(ticks, words), dtype=np.uint64, endpoint=True)
     positions = rng.integers(0, width, size=ticks)
     small = rng.integers(0, 4, size=ticks)
+    picks = rng.integers(0, max(1, len(usable)), size=ticks)
     # Forward-fill "hold" ticks with the last value set before them.
     source = np.where(mode != _HOLD, np.arange(ticks), 0)
     source = np.maximum.accumulate(source)
     mode = mode[source]
-    mask = (1 << width) - 1
-    if width <= 64:
+    if width <= 64 and all(v < 1 << 64 for v in usable):
         mask64 = np.uint64(mask)
+        table = np.array(usable or [0], dtype=np.uint64)
         values = np.select(
-            [mode == _UNIFORM, mode == _ZEROS, mode == _ONES, mode == _ONE_HOT],
+            [mode == _UNIFORM, mode == _ZEROS, mode == _ONES, mode == _ONE_HOT, mode == _LITERAL],
             [raw[source, 0] & mask64, np.uint64(0), mask64,
-             np.left_shift(np.uint64(1), positions[source].astype(np.uint64))],
+             np.left_shift(np.uint64(1), positions[source].astype(np.uint64)), table[picks[source]]],
             default=small[source].astype(np.uint64) & mask64,
         )
         return [int(v) for v in values]
@@ -89,6 +106,8 @@ def _data_values(rng: np.random.Generator, width: int, ticks: int) -> list[int]:
             out.append(mask)
         elif m == _ONE_HOT:
             out.append(1 << int(positions[t]))
+        elif m == _LITERAL:
+            out.append(usable[int(picks[t])])
         else:
             out.append(int(small[t]))
     return out
@@ -100,11 +119,12 @@ def _reset_values(rng: np.random.Generator, reset: Reset, ticks: int) -> list[in
     lengths = rng.integers(1, 5, size=ticks)
     out: list[int] = []
     remaining = 0
+    quiet_until = max(RESET_TICKS, int(ticks * RESET_FREE_FRACTION))
     for t in range(ticks):
         if t < RESET_TICKS:
             out.append(on)
             continue
-        if remaining == 0 and starts[t]:
+        if remaining == 0 and starts[t] and t >= quiet_until:
             remaining = int(lengths[t])
         if remaining:
             out.append(on)
@@ -115,7 +135,9 @@ def _reset_values(rng: np.random.Generator, reset: Reset, ticks: int) -> list[in
 
 
 @functools.lru_cache(maxsize=256)
-def generate(ports: tuple[Port, ...], resets: tuple[Reset, ...], ticks: int, seed: int) -> Stimulus:
+def generate(
+    ports: tuple[Port, ...], resets: tuple[Reset, ...], ticks: int, seed: int, literals: tuple[int, ...] = ()
+) -> Stimulus:
     """Stimulus for ``ports`` (non-clock inputs) over ``ticks`` ticks."""
     by_name = {r.name: r for r in resets}
     values = []
@@ -125,5 +147,5 @@ def generate(ports: tuple[Port, ...], resets: tuple[Reset, ...], ticks: int, see
         if reset is not None and port.width == 1:
             values.append(tuple(_reset_values(rng, reset, ticks)))
         else:
-            values.append(tuple(_data_values(rng, port.width, ticks)))
+            values.append(tuple(_data_values(rng, port.width, ticks, literals)))
     return Stimulus(ports=ports, values=tuple(values))

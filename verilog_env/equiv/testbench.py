@@ -1,18 +1,20 @@
 """Generate the testbenches: one records the golden's outputs, one checks candidates.
 
-A check runs in two simulations that see exactly the same stimulus and timing:
-
-1. the *golden testbench* drives the golden alone and records its outputs at every tick
-   (cached, so the golden is simulated once per problem, seed and length);
-2. the *candidate testbench* drives up to N candidates side by side and compares each
-   with the recorded outputs, stopping a candidate at its first mismatch.
-
-The golden and a candidate never share a simulation, so no candidate can observe or
-disturb the golden, whatever it contains.
+The *candidate testbench* drives up to N candidates side by side and compares each with
+the golden's outputs every tick, stopping a candidate at its first mismatch. Once the
+golden's outputs have been recorded (``golden.trace``, cached by the caller), they are
+replayed from ``expect.hex`` and the golden is not simulated again. The first check of
+a golden simulates it alongside the candidates and records it on the way; if that run
+fails for any reason, the *golden testbench* records the golden alone, so a golden's
+problems are never blamed on a candidate.
 
 Time is divided into ticks of 10 ns. In every tick the non-clock inputs take their next
-values from ``stim.hex`` (see :mod:`.stimulus`) at +2 ns, clock edges happen at +5 ns and
-outputs are sampled at +8 ns, so stimulus, edges and sampling never race. The first clock
+values from ``stim.hex`` (see :mod:`.stimulus`) at +2 ns, outputs are sampled at +4 ns
+and clock edges happen at +5 ns, so stimulus, sampling and edges never race. What an
+edge did is seen at the next tick's sample; sampling before the edge also sees power-on
+values (the first sample precedes the first edge) and level-sensitive behaviour
+(latches, outputs that follow the clock), since the clock is low before rising edges
+and high before falling ones. The first clock
 toggles every tick (one cycle = two ticks); further clocks toggle every 3, 2, 5, ... ticks
 with a seeded phase, so multi-clock designs see unrelated edges.
 
@@ -96,13 +98,16 @@ def _testbench(
     if stim_width:
         packed = "{" + ", ".join(f"i_{p.name}" for p in stimulus_ports) + "}"
         lines.append(f"      {packed} = stim[tick];")
-    lines.append("      #3;")
-    for name, half, phase in schedule:
-        toggle = f"i_{name} = ~i_{name};"
-        lines.append(f"      {toggle}" if half == 1 else f"      if (tick % {half} == {phase}) {toggle}")
-    lines.append("      #3;")
+    lines.append("      #2;")
     lines += sample
-    lines.append("      #4;")
+    if schedule:
+        lines.append("      #1;")
+        for name, half, phase in schedule:
+            toggle = f"i_{name} = ~i_{name};"
+            lines.append(f"      {toggle}" if half == 1 else f"      if (tick % {half} == {phase}) {toggle}")
+        lines.append("      #7;")
+    else:
+        lines.append("      #8;")
     lines.append("    end")
     lines += finish
     lines += ["    $finish;", "  end", "endmodule"]
@@ -139,23 +144,40 @@ def candidate_testbench(
     ticks: int,
     seed: int,
     nonce: str,
+    golden_top: str | None = None,
 ) -> str:
-    """Drive the candidates together and compare each with ``expect.hex`` every tick."""
+    """Drive the candidates together and compare each with the golden every tick.
+
+    The golden's outputs come from ``expect.hex`` (a recorded trace), or - when
+    ``golden_top`` is given, for a golden not yet recorded - from the golden itself,
+    simulated alongside and recorded into ``golden.trace`` on the way.
+    """
     width = sum(p.width for p in design.outputs)
     n = len(candidate_tops)
     declarations = [
-        "  integer alive, results;",
-        f"  reg [{2 * width - 1}:0] expected [0:{ticks - 1}];",
+        "  integer alive, results, trace, b;",
         f"  reg [{width - 1}:0] known, value;",
     ]
     declarations += [f"  reg failed{k};" for k in range(n)]
-    setup = [
-        f'    $readmemh("{EXPECTED_FILE}", expected);',
-        f'    results = $fopen("{RESULTS_FILE}", "w");',
-        f"    alive = {n};",
-    ]
+    setup = [f'    results = $fopen("{RESULTS_FILE}", "w");', f"    alive = {n};"]
     setup += [f"    failed{k} = 0;" for k in range(n)]
-    sample = ["      {known, value} = expected[tick];"]
+    instances = [(f"c{k}", top, f"u_cand{k}") for k, top in enumerate(candidate_tops)]
+    finish = []
+    if golden_top is None:
+        declarations.append(f"  reg [{2 * width - 1}:0] expected [0:{ticks - 1}];")
+        setup.insert(0, f'    $readmemh("{EXPECTED_FILE}", expected);')
+        sample = ["      {known, value} = expected[tick];"]
+    else:
+        instances.insert(0, ("g", golden_top, "u_gold"))
+        setup.insert(0, f'    trace = $fopen("{GOLDEN_TRACE_FILE}", "w");')
+        golden = _outputs("g", design)
+        sample = [
+            f'      $fdisplay(trace, "%b", {golden});',
+            f"      value = {golden};",
+            f"      if (^value !== 1'bx) known = {{{width}{{1'b1}}}};",
+            f"      else for (b = 0; b < {width}; b = b + 1) known[b] = value[b] === 1'b0 || value[b] === 1'b1;",
+        ]
+        finish.append("    $fclose(trace);")
     for k in range(n):
         outputs = _outputs(f"c{k}", design)
         sample += [
@@ -164,11 +186,11 @@ def candidate_testbench(
             f"        failed{k} = 1; alive = alive - 1;",
             "      end",
         ]
-    finish = [f'    if (!failed{k}) $fdisplay(results, "{nonce} PASS {k} %0d", tick);' for k in range(n)]
+    finish += [f'    if (!failed{k}) $fdisplay(results, "{nonce} PASS {k} %0d", tick);' for k in range(n)]
     finish += [f'    $fdisplay(results, "{nonce} END");', "    $fclose(results);"]
     return _testbench(
         design,
-        [(f"c{k}", top, f"u_cand{k}") for k, top in enumerate(candidate_tops)],
+        instances,
         stimulus_ports,
         ticks,
         seed,

@@ -61,6 +61,8 @@ class Design:
     resets: list[Reset]
     modules: list[str]
     source: ParsedSource
+    constants: tuple[int, ...] = ()
+    """Distinct non-negative integer literals of the design (a stimulus dictionary)."""
 
     @property
     def inputs(self) -> list[Port]:
@@ -164,7 +166,9 @@ def analyze(
 
     instance = tops[chosen]
     ports = _ports(instance, role)
-    clocks, resets = _clocks_and_resets(instance, {p.name for p in ports if p.direction == "input"})
+    clocks, resets, constants = _clocks_resets_constants(
+        instance, [p.name for p in ports if p.direction == "input"]
+    )
     parameters = {
         p.name: str(getattr(p, "value", "")) for p in instance.body.parameters
     }
@@ -176,6 +180,7 @@ def analyze(
         resets=resets,
         modules=modules,
         source=source,
+        constants=constants,
     )
 
 
@@ -264,15 +269,25 @@ def _referenced_path(expr) -> str | None:
     return None
 
 
-def _constant_truth(expr) -> bool | None:
+def _constant_int(expr) -> int | None:
+    """The integer value of a constant expression, or None (not constant, or has X/Z)."""
     constant = getattr(expr, "constant", None)
     if constant is None:
         return None
-    text = str(constant)
-    digits = text.split("'")[-1].lstrip("sS")[1:] if "'" in text else text
-    if not digits or any(c in "xXzZ?" for c in digits):
+    text = str(constant).replace("_", "")
+    if "'" not in text:
+        return int(text) if text.lstrip("-").isdigit() else None
+    spec = text.split("'", 1)[1].lstrip("sS")
+    base = {"d": 10, "h": 16, "b": 2, "o": 8}.get(spec[:1].lower())
+    try:
+        return int(spec[1:], base) if base else None
+    except ValueError:  # x/z digits
         return None
-    return any(c not in "0_" for c in digits)
+
+
+def _constant_truth(expr) -> bool | None:
+    value = _constant_int(expr)
+    return None if value is None else value != 0
 
 
 def _reset_terms(cond) -> list[tuple[str, bool]]:
@@ -311,8 +326,13 @@ def _first_statement(stmt):
             return stmt
 
 
-def _clocks_and_resets(instance, input_names: set[str]) -> tuple[list[str], list[Reset]]:
+MAX_CONSTANTS = 64
+
+
+def _clocks_resets_constants(instance, input_names: list[str]) -> tuple[list[str], list[Reset], tuple[int, ...]]:
+    """Clocks and resets (in port order) traced to the top's inputs, and the literals used."""
     aliases = _Aliases()
+    constants: dict[int, None] = {}
     top_path = {f"{instance.name}.{n}": n for n in input_names}
     clock_uses: set[str] = set()
     reset_uses: dict[str, tuple[bool, bool]] = {}  # path -> (active_high, asynchronous)
@@ -326,6 +346,10 @@ def _clocks_and_resets(instance, input_names: set[str]) -> tuple[list[str], list
                     aliases.union(inner.hierarchicalPath, outer)
         elif isinstance(symbol, ast.ProceduralBlockSymbol):
             _classify_block(symbol.body, clock_uses, reset_uses)
+        elif isinstance(symbol, ast.Expression) and symbol.kind == ast.ExpressionKind.IntegerLiteral:
+            value = _constant_int(symbol)
+            if value is not None and 1 < value < 1 << 64 and len(constants) < MAX_CONSTANTS:
+                constants[value] = None
         return ast.VisitAction.Advance
 
     instance.visit(visit)
@@ -337,18 +361,16 @@ def _clocks_and_resets(instance, input_names: set[str]) -> tuple[list[str], list
                 return port_name
         return None
 
-    clocks: list[str] = []
-    for path in sorted(clock_uses):
-        port_name = port_of(path)
-        if port_name and port_name not in clocks:
-            clocks.append(port_name)
+    clock_ports = {port_of(path) for path in clock_uses} - {None}
+    clocks = [name for name in input_names if name in clock_ports]
     resets: dict[str, Reset] = {}
-    for path, (active_high, asynchronous) in sorted(reset_uses.items()):
+    for path, (active_high, asynchronous) in sorted(reset_uses.items(), key=lambda kv: not kv[1][1]):
         port_name = port_of(path)
-        if port_name and port_name not in clocks and port_name not in resets:
+        if port_name and port_name not in clock_ports and port_name not in resets:
             if asynchronous or _RESET_NAME.search(port_name):
                 resets[port_name] = Reset(port_name, active_high, asynchronous)
-    return clocks, list(resets.values())
+    ordered = [resets[name] for name in input_names if name in resets]
+    return clocks, ordered, tuple(constants)
 
 
 def _classify_block(body, clock_uses: set[str], reset_uses: dict[str, tuple[bool, bool]]) -> None:
@@ -388,3 +410,14 @@ def _classify_block(body, clock_uses: set[str], reset_uses: dict[str, tuple[bool
     for path, level in terms:
         if path not in edges:
             reset_uses.setdefault(path, (level, False))
+    # A synchronous reset need not lead the block (`q <= d; if (reset) q <= 0;`):
+    # any `if` in a clocked block that tests a reset-named signal counts.
+    def visit(node):
+        if isinstance(node, ast.ConditionalStatement):
+            for condition in node.conditions:
+                for path, level in _reset_terms(condition.expr):
+                    if path not in edges and _RESET_NAME.search(path.rsplit(".", 1)[-1]):
+                        reset_uses.setdefault(path, (level, False))
+        return ast.VisitAction.Advance
+
+    body.stmt.visit(visit)

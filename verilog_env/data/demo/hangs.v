@@ -4,5 +4,5 @@ module counter(input clk, input reset, input up, input en,
   reg spin = 1'b0;
   always @(posedge clk) while (en) spin = ~spin;
   always @(posedge clk) count <= reset ? 8'd0 : count;
-  assign at_limit = 1'b0;
+  assign at_limit = (count == 8'hFF) || (count == 8'h00);
 endmodule
