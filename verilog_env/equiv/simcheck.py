@@ -36,19 +36,20 @@ def candidate_prefix(k: int) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class CheckOptions:
-    """Knobs of one check. ``cycles`` counts cycles of the first clock (two ticks each)."""
+    """Knobs of one check.
+
+    ``cycles`` counts cycles of the first clock (two ticks each; combinational designs
+    get ``2 * cycles`` input vectors); see :func:`simulated_cycles` for how clocked
+    designs with large literals are run longer.
+    """
 
     top: str | None = None
     candidate_top: str | None = None
     seed: int = 0
-    cycles: int = 500
+    cycles: int = 1000
     timeout: float = 10.0
     memory_mb: int = 1024
     output_limit_mb: int = 4
-
-    @property
-    def ticks(self) -> int:
-        return 2 * self.cycles
 
     def limits(self) -> Limits:
         return Limits(
@@ -67,6 +68,21 @@ class _Golden:
     @property
     def stimulus_ports(self):
         return tuple(p for p in self.design.inputs if p.name not in self.design.clocks)
+
+    def ticks(self, options: CheckOptions) -> int:
+        return 2 * simulated_cycles(self.design, options.cycles)
+
+
+def simulated_cycles(design: Design, cycles: int) -> int:
+    """``cycles``, stretched (up to 4x) for clocked designs whose literals hint at deep counters.
+
+    A counter that wraps at 999 shows its wrap only after 1,000 reset-free cycles; so a
+    clocked golden using a literal L below 65,536 is run for at least 2L + 64 cycles.
+    """
+    if not design.clocks:
+        return cycles
+    deepest = max((c for c in design.constants if c < 1 << 16), default=0)
+    return min(max(cycles, 2 * deepest + 64), 4 * cycles)
 
 
 @functools.lru_cache(maxsize=64)
@@ -125,7 +141,7 @@ _MAX_TRACES = 32
 
 
 def _trace_key(golden_text: str, options: CheckOptions) -> tuple:
-    return (golden_text, options.top, options.seed, options.ticks)
+    return (golden_text, options.top, options.seed, options.cycles)
 
 
 def _cached_trace(key: tuple) -> GoldenTrace | None:
@@ -155,7 +171,7 @@ def _golden_trace(reference: _Golden, golden_text: str, options: CheckOptions, s
     with Workdir() as workdir:
         (workdir / "tb.v").write_text(
             testbench.golden_testbench(
-                design, GOLDEN_PREFIX + design.top, reference.stimulus_ports, options.ticks, options.seed, nonce
+                design, GOLDEN_PREFIX + design.top, reference.stimulus_ports, reference.ticks(options), options.seed, nonce
             )
         )
         _write_stimulus(workdir, reference, stim)
@@ -167,7 +183,7 @@ def _golden_trace(reference: _Golden, golden_text: str, options: CheckOptions, s
         trace_path = workdir / testbench.GOLDEN_TRACE_FILE
         samples = trace_path.read_text().split() if trace_path.exists() else []
     width = sum(p.width for p in design.outputs)
-    expected_samples = options.ticks
+    expected_samples = reference.ticks(options)
     finished = f"{nonce} END" in run.output
     if not run.ok or not finished or len(samples) != expected_samples or any(len(s) != width for s in samples):
         return _golden_failure("simulation did not complete", run, limits, None)
@@ -281,7 +297,7 @@ def _simulate(
     nonce = secrets.token_hex(8)
     golden = reference.design
     stim = stimulus.generate(
-        reference.stimulus_ports, tuple(golden.resets), options.ticks, options.seed, golden.constants
+        reference.stimulus_ports, tuple(golden.resets), reference.ticks(options), options.seed, golden.constants
     )
     limits = options.limits()
     key = _trace_key(golden_text, options)
@@ -292,7 +308,7 @@ def _simulate(
         tops = [candidate_prefix(k) + d.top for k, d in enumerate(designs)]
         (workdir / "tb.v").write_text(
             testbench.candidate_testbench(
-                golden, tops, reference.stimulus_ports, options.ticks, options.seed, nonce,
+                golden, tops, reference.stimulus_ports, reference.ticks(options), options.seed, nonce,
                 golden_top=GOLDEN_PREFIX + golden.top if combined else None,
             )
         )
@@ -333,7 +349,7 @@ def _simulate(
         status = Status.TIMEOUT if sim.timed_out or sim.signal_name == "SIGXCPU" else Status.REJECTED
         return [Verdict(status, f"simulation {why}", timings=dict(timings), details={"log": sim.output[-1000:]})]
     if combined:
-        if len(recorded) == options.ticks:
+        if len(recorded) == reference.ticks(options):
             _remember_trace(key, GoldenTrace(tuple(recorded)))
         samples = recorded
     else:

@@ -6,7 +6,7 @@ to walk counters and FSMs deep), each segment drawn from: uniform random bits, a
 all ones, a random one-hot value, a small value (0-3), holding the previous value, or -
 when the golden has integer literals - one of those literals or a neighbour (so a decoder
 of ``16'he06b`` sees that value). Resets are asserted for the first three ticks (a cycle
-and a half), then left alone for the first three quarters of the run (long reset-free
+and a half), then left alone for the first nine tenths of the run (long reset-free
 stretches reach deep counter states), then asserted for 1-4 ticks with probability 1/64
 per tick. The same (interface, ticks, seed) always gives the same values, so a verdict
 can be reproduced and a counterexample's input history read back from here.
@@ -24,7 +24,7 @@ from ..hdl.design import Port, Reset
 _UNIFORM, _ZEROS, _ONES, _ONE_HOT, _SMALL, _HOLD, _LITERAL = range(7)
 _MODE_WEIGHTS = np.array([3, 1, 1, 1, 1, 1, 1], dtype=float)
 RESET_TICKS = 3
-RESET_FREE_FRACTION = 0.75
+RESET_FREE_FRACTION = 0.9
 RESET_RATE = 1 / 64
 
 
