@@ -76,13 +76,14 @@ class _Golden:
 def simulated_cycles(design: Design, cycles: int) -> int:
     """``cycles``, stretched (up to 4x) for clocked designs whose literals hint at deep counters.
 
-    A counter that wraps at 999 shows its wrap only after 1,000 reset-free cycles; so a
-    clocked golden using a literal L below 65,536 is run for at least 2L + 64 cycles.
+    A counter that wraps at 999 shows its wrap only after 1,000 reset-free cycles, and
+    resets are left alone for the first half of a run; so a clocked golden using a
+    literal L below 65,536 is run for at least 4L + 64 cycles.
     """
     if not design.clocks:
         return cycles
     deepest = max((c for c in design.constants if c < 1 << 16), default=0)
-    return min(max(cycles, 2 * deepest + 64), 4 * cycles)
+    return min(max(cycles, 4 * deepest + 64), 4 * cycles)
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,14 +1,14 @@
 """Seeded random stimulus, computed in Python and replayed by the testbench.
 
 Every input that is not a clock gets one value per tick. Data inputs run in segments
-(1-16 ticks, one in four 16-128 ticks, so enables and selects also stay put long enough
-to walk counters and FSMs deep), each segment drawn from: uniform random bits, all zeros,
+(mostly 1-16 ticks; 3/16 of them 16-128 and 1/16 128-1024 ticks, so loads, enables and
+selects also stay put long enough to walk counters, timers and FSMs deep), each segment drawn from: uniform random bits, all zeros,
 all ones, a random one-hot value, a small value (0-3), holding the previous value, or -
 when the golden has integer literals - one of those literals or a neighbour (so a decoder
 of ``16'he06b`` sees that value). Resets are asserted for the first three ticks (a cycle
-and a half), then left alone for the first nine tenths of the run (long reset-free
-stretches reach deep counter states), then asserted for 1-4 ticks with probability 1/64
-per tick. The same (interface, ticks, seed) always gives the same values, so a verdict
+and a half), then left alone for the first half of the run (a long reset-free stretch
+reaches deep counter states), then asserted for 1-4 ticks with probability 1/32 per
+tick (many resets from many states exercise reset behaviour). The same (interface, ticks, seed) always gives the same values, so a verdict
 can be reproduced and a counterexample's input history read back from here.
 """
 
@@ -24,8 +24,8 @@ from ..hdl.design import Port, Reset
 _UNIFORM, _ZEROS, _ONES, _ONE_HOT, _SMALL, _HOLD, _LITERAL = range(7)
 _MODE_WEIGHTS = np.array([3, 1, 1, 1, 1, 1, 1], dtype=float)
 RESET_TICKS = 3
-RESET_FREE_FRACTION = 0.9
-RESET_RATE = 1 / 64
+RESET_FREE_FRACTION = 0.5
+RESET_RATE = 1 / 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,9 +61,12 @@ class Stimulus:
 
 
 def _segment_lengths(rng: np.random.Generator, ticks: int) -> np.ndarray:
+    """Mostly 1-16 ticks; 3/16 of segments 16-128 ticks, 1/16 128-1024 ticks."""
+    draw = rng.random(ticks)
     short = rng.integers(1, 17, size=ticks)
-    long = rng.integers(16, 129, size=ticks)
-    return np.where(rng.random(ticks) < 0.25, long, short)
+    medium = rng.integers(16, 129, size=ticks)
+    long = rng.integers(128, 1025, size=ticks)
+    return np.where(draw < 1 / 16, long, np.where(draw < 1 / 4, medium, short))
 
 
 def _data_values(rng: np.random.Generator, width: int, ticks: int, literals: tuple[int, ...]) -> list[int]:
