@@ -86,7 +86,7 @@ def simulated_cycles(design: Design, cycles: int) -> int:
     return min(max(cycles, 4 * deepest + 64), 4 * cycles)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=256)
 def _analyze_golden(text: str, top: str | None) -> _Golden | DesignError:
     start = time.perf_counter()
     try:
@@ -119,9 +119,19 @@ def interface_mismatch(golden: Design, candidate: Design) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class GoldenTrace:
-    """The golden's packed outputs at every tick ('0', '1', 'x', 'z' per bit)."""
+    """The golden's packed outputs at every tick ('0', '1', 'x', 'z' per bit).
+
+    ``seconds`` is the wall time of the simulation that recorded it: a correct candidate
+    takes about as long, which bounds how long a candidate is worth waiting for.
+    """
 
     samples: tuple[str, ...]
+    seconds: float = 0.0
+
+    def candidate_limits(self, limits: Limits) -> Limits:
+        """``limits`` with the wall time cut to 2 s + 20x the golden's (never above it)."""
+        wall = min(limits.wall_seconds, 2.0 + 20 * self.seconds)
+        return dataclasses.replace(limits, wall_seconds=wall)
 
     @functools.cached_property
     def expected_hex(self) -> str:
@@ -138,7 +148,7 @@ class GoldenTrace:
 
 _traces: collections.OrderedDict = collections.OrderedDict()
 _traces_lock = threading.Lock()
-_MAX_TRACES = 32
+_MAX_TRACES = 256
 
 
 def _trace_key(golden_text: str, options: CheckOptions) -> tuple:
@@ -188,7 +198,7 @@ def _golden_trace(reference: _Golden, golden_text: str, options: CheckOptions, s
     finished = f"{nonce} END" in run.output
     if not run.ok or not finished or len(samples) != expected_samples or any(len(s) != width for s in samples):
         return _golden_failure("simulation did not complete", run, limits, None)
-    trace = GoldenTrace(tuple(samples))
+    trace = GoldenTrace(tuple(samples), run.seconds)
     _remember_trace(key, trace)
     return trace
 
@@ -326,7 +336,8 @@ def _simulate(
             files.append(name)
         compiled = icarus.compile(workdir, files, testbench.module_name(nonce), limits)
         timings["compile"] = compiled.seconds
-        sim = icarus.simulate(workdir, limits) if compiled.ok else None
+        sim_limits = limits if combined else trace.candidate_limits(limits)
+        sim = icarus.simulate(workdir, sim_limits) if compiled.ok else None
         results = _read(workdir / testbench.RESULTS_FILE)
         recorded = _read(workdir / testbench.GOLDEN_TRACE_FILE).split() if combined else []
 
@@ -338,7 +349,8 @@ def _simulate(
         trace = _golden_trace(reference, golden_text, options, stim)
         if isinstance(trace, Verdict):
             return [dataclasses.replace(trace, timings={"golden": time.perf_counter() - started}) for _ in range(n)]
-        return _simulate(reference, golden_text, designs, options, single)
+        # A shared run that failed goes straight to one run per candidate.
+        return _simulate(reference, golden_text, designs, options, single) if single else None
     if sim is None:
         verdict = _compile_failure(compiled, n, single, limits)
         return None if verdict is None else [dataclasses.replace(verdict, timings=dict(timings))]
@@ -346,12 +358,12 @@ def _simulate(
     if not finished:
         if not single:
             return None
-        why = sim.describe_failure(limits) if not sim.ok else "ended before the testbench finished"
+        why = sim.describe_failure(sim_limits) if not sim.ok else "ended before the testbench finished"
         status = Status.TIMEOUT if sim.timed_out or sim.signal_name == "SIGXCPU" else Status.REJECTED
         return [Verdict(status, f"simulation {why}", timings=dict(timings), details={"log": sim.output[-1000:]})]
     if combined:
         if len(recorded) == reference.ticks(options):
-            _remember_trace(key, GoldenTrace(tuple(recorded)))
+            _remember_trace(key, GoldenTrace(tuple(recorded), sim.seconds))
         samples = recorded
     else:
         samples = list(trace.samples)

@@ -43,18 +43,10 @@ class Stimulus:
     def hex_lines(self) -> str:
         """One packed hex word per tick, as ``$readmemh`` reads it (computed once)."""
         digits = (self.width + 3) // 4
-        shifts = []
-        offset = self.width
-        for port in self.ports:
-            offset -= port.width
-            shifts.append(offset)
-        words = []
-        for tick_values in zip(*self.values):
-            word = 0
-            for value, shift in zip(tick_values, shifts):
-                word |= value << shift
-            words.append(format(word, f"0{digits}x"))
-        return "\n".join(words) + "\n"
+        words = [0] * len(self.values[0]) if self.values else []
+        for port, values in zip(self.ports, self.values):
+            words = [(w << port.width) | v for w, v in zip(words, values)]
+        return "".join(f"{w:0{digits}x}\n" for w in words)
 
     def row(self, tick: int) -> dict[str, str]:
         return {p.name: format(v[tick], f"0{p.width}b") for p, v in zip(self.ports, self.values)}
