@@ -5,7 +5,10 @@ with its top renamed, as a correct answer would be) and against mutants of it, a
 writes a JSON report with:
 
 * latency: wall time of single ``check_equivalence`` calls made one after another
-  (median, p95, max), overall, for single-clock designs and for mutants;
+  (median, p95, max): the first check of each reference against itself (``self``: the
+  golden is simulated alongside and recorded), the same check repeated once the golden's
+  record is cached in every worker (``self_repeat``: the usual case in RL, where one
+  problem is checked for many rollouts), single-clock designs, and mutants;
 * throughput: checks per second when everything is submitted at once with
   ``check_requests`` (all cores, grouped simulations).
 
@@ -98,7 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     clocks = {ref["key"]: _clock_count(ref) for ref in refs}
     check_equivalence(refs[0]["golden"], refs[0]["candidate"], top=refs[0]["top"])  # start the worker pool
 
-    latency: dict[str, list[float]] = {"self": [], "self_single_clock": [], "mutant": [], "all": []}
+    latency: dict[str, list[float]] = {
+        "self": [], "self_single_clock": [], "self_repeat": [], "self_repeat_single_clock": [], "mutant": [], "all": []
+    }
     statuses: dict[str, dict[str, int]] = {"self": {}, "mutant": {}}
     for kind, request, ref in tqdm(requests, desc="latency (one check at a time)", unit="check"):
         start = time.perf_counter()
@@ -109,9 +114,21 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - start
         latency[kind].append(elapsed)
         latency["all"].append(elapsed)
-        if kind == "self" and clocks[ref["key"]] is not None and clocks[ref["key"]] <= 1:
+        single_clock = clocks[ref["key"]] is not None and clocks[ref["key"]] <= 1
+        if kind == "self" and single_clock:
             latency["self_single_clock"].append(elapsed)
         statuses[kind][verdict.status.value] = statuses[kind].get(verdict.status.value, 0) + 1
+        if kind == "self":  # once more per worker, then time a check with the record cached
+            for _ in range(os.cpu_count() or 1):
+                check_equivalence(request.golden, request.candidate, top=request.top,
+                                  candidate_top=request.candidate_top, seed=args.seed, cycles=args.cycles)
+            start = time.perf_counter()
+            check_equivalence(request.golden, request.candidate, top=request.top,
+                              candidate_top=request.candidate_top, seed=args.seed, cycles=args.cycles)
+            repeat = time.perf_counter() - start
+            latency["self_repeat"].append(repeat)
+            if single_clock:
+                latency["self_repeat_single_clock"].append(repeat)
 
     start = time.perf_counter()
     verdicts = check_requests([r for _, r, _ in requests], seed=args.seed, cycles=args.cycles, progress=True)
@@ -138,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             "equivalent": equivalent_in_batch,
         },
         "targets": {
-            "median_single_clock_ms<=30": latency["self_single_clock"] != []
+            "median_single_clock_first_check_ms<=30": latency["self_single_clock"] != []
             and statistics.median(latency["self_single_clock"]) <= 0.030,
+            "median_single_clock_repeat_check_ms<=30": latency["self_repeat_single_clock"] != []
+            and statistics.median(latency["self_repeat_single_clock"]) <= 0.030,
             "checks_per_second>=60": len(requests) / throughput_seconds >= 60,
         },
     }
