@@ -10,7 +10,8 @@ writes a JSON report with:
   record is cached in every worker (``self_repeat``: the usual case in RL, where one
   problem is checked for many rollouts), single-clock designs, and mutants;
 * throughput: checks per second when everything is submitted at once with
-  ``check_requests`` (all cores, grouped simulations).
+  ``check_requests`` (all cores, grouped simulations), on fresh workers (first pass)
+  and again with the golden records cached and slow problems scheduled first.
 
     python -m benchmarks.verifier_speed [--shared ../shared/benchmarks] [--out reports/verifier_speed.json]
 
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from verilog_env import CheckRequest, Status, check_equivalence, check_requests
+from verilog_env import CheckRequest, Status, check_equivalence, check_requests, shutdown
 from verilog_env.equiv.check import DEFAULT_CYCLES
 from verilog_env.hdl.design import DesignError, analyze
 from verilog_env.sim import icarus
@@ -130,10 +131,24 @@ def main(argv: list[str] | None = None) -> int:
             if single_clock:
                 latency["self_repeat_single_clock"].append(repeat)
 
-    start = time.perf_counter()
-    verdicts = check_requests([r for _, r, _ in requests], seed=args.seed, cycles=args.cycles, progress=True)
-    throughput_seconds = time.perf_counter() - start
-    equivalent_in_batch = sum(v.status is Status.EQUIVALENT for v in verdicts)
+    # Throughput: everything at once, first with fresh workers (nothing cached, costs
+    # unknown), then again (golden records cached, slow problems scheduled first).
+    from verilog_env.equiv import check as check_module
+
+    throughput = {}
+    for phase in ("first_pass", "second_pass"):
+        if phase == "first_pass":
+            shutdown()
+            check_module._seconds_per_golden.clear()
+        start = time.perf_counter()
+        verdicts = check_requests([r for _, r, _ in requests], seed=args.seed, cycles=args.cycles, progress=True)
+        seconds = time.perf_counter() - start
+        throughput[phase] = {
+            "checks": len(requests),
+            "seconds": round(seconds, 2),
+            "checks_per_second": round(len(requests) / seconds, 1),
+            "equivalent": sum(v.status is Status.EQUIVALENT for v in verdicts),
+        }
 
     report = {
         "benchmark": "verifier_speed",
@@ -148,18 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         "checks": len(requests),
         "latency": {kind: _stats(values) for kind, values in latency.items()},
         "statuses": statuses,
-        "throughput": {
-            "checks": len(requests),
-            "seconds": round(throughput_seconds, 2),
-            "checks_per_second": round(len(requests) / throughput_seconds, 1),
-            "equivalent": equivalent_in_batch,
-        },
+        "throughput": throughput,
         "targets": {
             "median_single_clock_first_check_ms<=30": latency["self_single_clock"] != []
             and statistics.median(latency["self_single_clock"]) <= 0.030,
             "median_single_clock_repeat_check_ms<=30": latency["self_repeat_single_clock"] != []
             and statistics.median(latency["self_repeat_single_clock"]) <= 0.030,
-            "checks_per_second>=60": len(requests) / throughput_seconds >= 60,
+            "first_pass_checks_per_second>=60": throughput["first_pass"]["checks_per_second"] >= 60,
+            "second_pass_checks_per_second>=60": throughput["second_pass"]["checks_per_second"] >= 60,
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

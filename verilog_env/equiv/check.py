@@ -28,6 +28,9 @@ DEFAULT_TIMEOUT = CheckOptions.timeout
 DEFAULT_BATCH_SIZE = 8
 
 _pool: pebble.ProcessPool | None = None
+_seconds_per_golden: dict[int, float] = {}
+"""Observed seconds of the last job per golden (by hash): the slowest go first next time,
+so one heavy problem does not leave a core idle at the end of a batch."""
 _pool_lock = threading.Lock()
 
 
@@ -161,9 +164,13 @@ def check_requests(
 
     bar = _progress(len(requests), progress)
     bar.update(len(requests) - len(texts))
+    jobs.sort(key=lambda job: -_seconds_per_golden.get(hash(job[1]), 0.0))
     submitted = [(group, golden, options, submit(group, golden, options)) for group, golden, options in jobs]
     for group, golden, options, future in submitted:
         store(group, golden, options, _outcome(future))
+        _seconds_per_golden[hash(golden)] = max(
+            (verdicts[i].timings.get("total", 0.0) for i in group), default=0.0
+        )
         bar.update(len(group))
     bar.close()
     return verdicts  # type: ignore[return-value]
