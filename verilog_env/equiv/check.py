@@ -1,4 +1,4 @@
-"""Public entry points: :func:`check_equivalence` and :func:`check_many`.
+"""Public entry points: :func:`check_equivalence`, :func:`check_many`, :func:`check_requests`.
 
 By default every check runs in a pool of worker processes, one per core. A worker that
 hangs (pathological elaboration) or dies (a parser crash on hostile bytes) is killed and
