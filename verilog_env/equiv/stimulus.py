@@ -43,6 +43,12 @@ class Stimulus:
     def hex_lines(self) -> str:
         """One packed hex word per tick, as ``$readmemh`` reads it (computed once)."""
         digits = (self.width + 3) // 4
+        if self.width <= 64:  # vectorised: pack in uint64, hex-encode the big-endian bytes
+            packed = np.zeros(len(self.values[0]), dtype=np.uint64)
+            for port, values in zip(self.ports, self.values):
+                packed = (packed << np.uint64(port.width)) | np.array(values, dtype=np.uint64)
+            text = packed.astype(">u8").tobytes().hex()
+            return "".join(text[i - digits : i] + "\n" for i in range(16, len(text) + 1, 16))
         words = [0] * len(self.values[0]) if self.values else []
         for port, values in zip(self.ports, self.values):
             words = [(w << port.width) | v for w, v in zip(words, values)]
@@ -89,7 +95,7 @@ def _data_values(rng: np.random.Generator, width: int, ticks: int, literals: tup
              np.left_shift(np.uint64(1), positions[source].astype(np.uint64)), table[picks[source]]],
             default=small[source].astype(np.uint64) & mask64,
         )
-        return [int(v) for v in values]
+        return values.tolist()
     out = []
     for t in source:
         m = mode[t]
