@@ -164,6 +164,8 @@ def test_parameters_resolve_before_widths_are_compared():
         ("module m(input a, output y); assign y = a endmodule", Status.COMPILE_ERROR),
         ("module m(inout a, output y); assign y = a; endmodule", Status.MISMATCH),
         ("module m(input real a, output y); assign y = a > 0.5; endmodule", Status.MISMATCH),
+        ("`timescale 1ns/1ps\nmodule m(input a, output y); assign y = a; endmodule\n"
+         "`timescale 1ps/1ps\nmodule n; endmodule", Status.UNSUPPORTED),
     ],
 )
 def test_broken_candidates(candidate, status):

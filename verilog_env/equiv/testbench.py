@@ -32,7 +32,6 @@ import random
 
 from ..hdl.design import Design, Port
 
-TICK_NS = 10
 STIMULUS_FILE = "stim.hex"
 EXPECTED_FILE = "expect.hex"
 GOLDEN_TRACE_FILE = "golden.trace"

@@ -13,7 +13,15 @@ import re
 from pyslang import ast, syntax
 
 from .policy import find_violations
-from .source import MAX_SOURCE_BYTES, ParsedSource, compile_sources, format_diagnostics, parse
+from .source import (
+    DEFAULT_TIMESCALE,
+    MAX_SOURCE_BYTES,
+    ParsedSource,
+    compile_sources,
+    format_diagnostics,
+    parse,
+    timescale_of,
+)
 
 SK = syntax.SyntaxKind
 MAX_PORT_WIDTH = 4096
@@ -61,6 +69,8 @@ class Design:
     resets: list[Reset]
     modules: list[str]
     source: ParsedSource
+    timescale: str = DEFAULT_TIMESCALE
+    """The ``timescale`` directive the simulator must be given with the design's text."""
     constants: tuple[int, ...] = ()
     """Distinct non-negative integer literals of the design (a stimulus dictionary)."""
 
@@ -74,15 +84,6 @@ class Design:
 
     def port(self, name: str) -> Port | None:
         return next((p for p in self.ports if p.name == name), None)
-
-    def summary(self) -> dict:
-        return {
-            "top": self.top,
-            "ports": [dataclasses.asdict(p) for p in self.ports],
-            "clocks": list(self.clocks),
-            "resets": [dataclasses.asdict(r) for r in self.resets],
-            "modules": list(self.modules),
-        }
 
 
 def analyze(
@@ -127,6 +128,10 @@ def analyze(
         )
     if parse_errors:
         raise DesignError("compile_error", format_diagnostics(parse_errors, source.source_manager))
+    try:
+        timescale = timescale_of(source)
+    except ValueError as error:  # the simulator could not be given one timescale
+        raise DesignError("unsupported", f"{role} has {error}") from None
 
     modules, scoped_names = _declared_modules_and_dotted_names(source)
     if not modules:
@@ -180,6 +185,7 @@ def analyze(
         resets=resets,
         modules=modules,
         source=source,
+        timescale=timescale,
         constants=constants,
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyslang import syntax
 
-from .design import Design, DesignError
+from .design import Design
 from .source import expanded_text, parse
 
 SK = syntax.SyntaxKind
@@ -22,10 +22,7 @@ def prefix_modules(design: Design, prefix: str) -> str:
     Declarations, ``endmodule : m`` labels and instantiations are rewritten by token
     offsets (comments and formatting are kept).
     """
-    try:
-        text = expanded_text(design.source)
-    except ValueError as error:
-        raise DesignError("unsupported", str(error)) from None
+    text = expanded_text(design.source, design.timescale)
     source = parse(text, design.source.name)
     names = set(design.modules)
     edits: list[tuple[int, int, str]] = []

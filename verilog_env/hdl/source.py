@@ -25,10 +25,6 @@ class ParsedSource:
     tree: syntax.SyntaxTree
     source_manager: pyslang.SourceManager
 
-    @property
-    def buffer(self) -> pyslang.BufferID:
-        return self.tree.root.getFirstToken().location.buffer
-
 
 def parse(text: str, name: str) -> ParsedSource:
     """Parse ``text``; never reads include files (``include`` is a diagnostic).
@@ -67,10 +63,6 @@ def compile_sources(sources: list[ParsedSource], top: str | None = None) -> ast.
     return compilation
 
 
-def error_diagnostics(diagnostics, source_manager: pyslang.SourceManager) -> list:
-    return [d for d in diagnostics if d.isError()]
-
-
 def format_diagnostics(diagnostics, source_manager: pyslang.SourceManager, limit: int = 5) -> str:
     """Render the first ``limit`` diagnostics the way a compiler prints them."""
     diagnostics = list(diagnostics)[:limit]
@@ -82,13 +74,13 @@ def format_diagnostics(diagnostics, source_manager: pyslang.SourceManager, limit
 DEFAULT_TIMESCALE = "`timescale 1ns/1ps"
 
 
-def expanded_text(source: ParsedSource) -> str:
+def expanded_text(source: ParsedSource, timescale: str) -> str:
     """The exact tokens pyslang analysed: macros expanded, directives and disabled code gone.
 
     The simulator compiles this text, never the original, so no preprocessor difference
     between pyslang and the simulator (predefined macros, `ifdef on tool names, macro
-    corner cases) can make it compile code the analysis did not see. The file's
-    ``timescale`` (or 1ns/1ps) is put back on the first line, since delays depend on it.
+    corner cases) can make it compile code the analysis did not see. ``timescale`` (see
+    :func:`timescale_of`) is put back on the first line, since delays depend on it.
     """
     printer = syntax.SyntaxPrinter()
     printer.setIncludeDirectives(False)
@@ -97,7 +89,7 @@ def expanded_text(source: ParsedSource) -> str:
     printer.setIncludeTrivia(True)
     printer.setIncludeComments(True)
     printer.print(source.tree.root)
-    return f"{timescale_of(source)}\n{printer.str()}\n"
+    return f"{timescale}\n{printer.str()}\n"
 
 
 def timescale_of(source: ParsedSource) -> str:
