@@ -143,9 +143,13 @@ def check_requests(
         for start in range(0, len(indices), size):
             jobs.append((indices[start : start + size], golden, options))
 
+    # A daemonic process (e.g. a Gymnasium AsyncVectorEnv worker) may not start a pool;
+    # it is itself a disposable process, so it checks in-process (simulators still sandboxed).
+    in_process = not isolate or multiprocessing.current_process().daemon
+
     def submit(group: list[int], golden: str, options: CheckOptions):
         args = (golden, [texts[i] for i in group], options)
-        if not isolate:
+        if in_process:
             try:
                 return check_batch(*args)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict

@@ -379,6 +379,7 @@ def _simulate(
             first = cex.mismatched[0]
             verdicts[k].status = Status.MISMATCH
             verdicts[k].counterexample = cex
+            verdicts[k].details["ticks"] = reference.ticks(options)
             verdicts[k].reason = (
                 f"output {first} differs at tick {tick} (t={cex.time:g}ns): "
                 f"expected {cex.expected[first]}, got {cex.actual[first]}"
