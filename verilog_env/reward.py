@@ -1,0 +1,202 @@
+"""Reward rules: parse an LLM response, extract its Verilog, and score it against a golden.
+
+Response format (CodeV-R1)::
+
+    <think> reasoning </think><answer> ... ```verilog
+    module TopModule(...); ... endmodule
+    ``` ... </answer>
+
+The format holds when each of the four tags appears exactly once, in that order. The
+code is the last fenced Verilog block of the answer (of the whole response when the
+format is not required and there is no answer). Default reward: 1.0 if the code is
+equivalent to the golden, else 0.0, and 0.0 without even checking when the format is
+wrong. :class:`RewardConfig` can relax the format, add a format penalty, or give partial
+credit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from .equiv import CheckRequest, Status, Verdict, check_requests
+from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT
+from .problems import Problem
+
+TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+_FENCE = re.compile(r"```[ \t]*(?P<lang>[A-Za-z]*)[^\n]*\n(?P<body>.*?)```", re.DOTALL)
+_VERILOG_LANGS = {"", "verilog", "systemverilog", "sv", "v"}
+_MODULE = re.compile(r"\bmodule\b")
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedResponse:
+    """What :func:`parse_response` found. ``problem`` says why ``code`` is ``None``
+    or the format is off (empty when all is well)."""
+
+    code: str | None
+    think: str | None
+    answer: str | None
+    format_ok: bool
+    problem: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _format_problem(text: str) -> str:
+    counts = [text.count(tag) for tag in TAGS]
+    for tag, count in zip(TAGS, counts):
+        if count != 1:
+            return f"expected exactly one {tag}, found {count}"
+    positions = [text.find(tag) for tag in TAGS]
+    if positions != sorted(positions):
+        return "tags out of order: expected <think>…</think> then <answer>…</answer>"
+    return ""
+
+
+def _last_verilog_block(text: str) -> str | None:
+    blocks = [m.group("body") for m in _FENCE.finditer(text) if m.group("lang").lower() in _VERILOG_LANGS]
+    blocks = [b for b in blocks if _MODULE.search(b)] or blocks
+    return blocks[-1].strip() if blocks else None
+
+
+def parse_response(text: str, *, think_prefilled: bool = False) -> ParsedResponse:
+    """Split ``text`` into reasoning, answer and code.
+
+    ``think_prefilled``: the chat template already opened ``<think>`` (as DeepSeek-R1
+    distilled models' templates do), so the response starts inside the reasoning.
+    """
+    if not isinstance(text, str):
+        return ParsedResponse(None, None, None, False, f"response is {type(text).__name__}, not text")
+    if think_prefilled and "<think>" not in text:
+        text = "<think>" + text
+    problem = _format_problem(text)
+    think = answer = None
+    if not problem:
+        think = text[text.find("<think>") + 7 : text.find("</think>")].strip()
+        answer = text[text.find("<answer>") + 8 : text.find("</answer>")].strip()
+    else:
+        start = text.rfind("<answer>")
+        if start >= 0:
+            end = text.find("</answer>", start)
+            answer = text[start + 8 : end if end >= 0 else len(text)].strip()
+    code = _last_verilog_block(answer if answer is not None else text)
+    if code is None and not problem:
+        problem = "no ```verilog code block in the answer"
+    return ParsedResponse(code, think, answer, not _format_problem(text), problem)
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardConfig:
+    """How a verdict becomes a reward.
+
+    require_format: a response with malformed tags gets ``-format_penalty`` and is not
+        checked (CodeV-R1's rule, with penalty 0).
+    format_penalty: subtracted from the reward of a malformed response (when the format
+        is not required, a malformed but correct answer earns ``1 - format_penalty``).
+    partial_credit: a mismatching candidate earns the fraction of sampled ticks it
+        matched before its first mismatch. Off by default: it is hackable by design (a
+        policy learns to delay its first wrong output, not to be right).
+    think_prefilled: see :func:`parse_response`.
+    """
+
+    require_format: bool = True
+    format_penalty: float = 0.0
+    partial_credit: bool = False
+    think_prefilled: bool = False
+
+
+@dataclasses.dataclass
+class Score:
+    """A response's reward, with the evidence: the parse and the checker's verdict
+    (``None`` when nothing was checked)."""
+
+    reward: float
+    parsed: ParsedResponse
+    verdict: Verdict | None = None
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict is not None and self.verdict.equivalent
+
+    @property
+    def status(self) -> str:
+        """The verdict's status, or ``format_error``/``no_code`` when nothing was checked."""
+        if self.verdict is not None:
+            return self.verdict.status.value
+        return "no_code" if self.parsed.format_ok else "format_error"
+
+    @property
+    def reason(self) -> str:
+        return self.verdict.reason if self.verdict is not None else self.parsed.problem
+
+    def info(self) -> dict[str, Any]:
+        """JSON-ready summary for ``info`` dicts and HTTP answers."""
+        return {
+            "reward": self.reward,
+            "correct": self.correct,
+            "status": self.status,
+            "reason": self.reason,
+            "format_ok": self.parsed.format_ok,
+            "verdict": self.verdict.to_dict() if self.verdict is not None else None,
+        }
+
+
+def reward_of(parsed: ParsedResponse, verdict: Verdict | None, config: RewardConfig) -> float:
+    """The reward rule alone (pure): see :class:`RewardConfig`."""
+    penalty = 0.0 if parsed.format_ok else config.format_penalty
+    if verdict is None:
+        return 0.0 - penalty  # not -penalty: that is -0.0 when there is no penalty
+    if verdict.equivalent:
+        return 1.0 - penalty
+    if config.partial_credit and verdict.status is Status.MISMATCH and verdict.counterexample is not None:
+        ticks = verdict.details.get("ticks") or 0
+        return (verdict.counterexample.tick / ticks if ticks else 0.0) - penalty
+    return 0.0 - penalty
+
+
+def candidate_code(parsed: ParsedResponse, problem: Problem | None) -> str | None:
+    """The code to check: for completion tasks, an answer that omits the module header
+    (body only) gets the problem's header prepended."""
+    code = parsed.code
+    if code and problem is not None and problem.header and not _MODULE.search(code):
+        code = f"{problem.header.rstrip()}\n{code}"
+    return code
+
+
+def _should_check(parsed: ParsedResponse, config: RewardConfig) -> bool:
+    return parsed.code is not None and (parsed.format_ok or not config.require_format)
+
+
+def score_many(
+    items: Sequence[tuple[Problem | str, str]],
+    config: RewardConfig = RewardConfig(),
+    *,
+    seed: int = 0,
+    cycles: int = DEFAULT_CYCLES,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: bool = False,
+) -> list[Score]:
+    """Score ``(problem or golden source, response)`` pairs on every core, in order."""
+    parsed = [parse_response(response, think_prefilled=config.think_prefilled) for _, response in items]
+    requests, where = [], []
+    for i, ((target, _), p) in enumerate(zip(items, parsed)):
+        problem = target if isinstance(target, Problem) else None
+        code = candidate_code(p, problem)
+        if code is not None and _should_check(p, config):
+            golden = problem.golden if problem else target
+            requests.append(CheckRequest(golden, code, top=problem.top if problem else None))
+            where.append(i)
+    verdicts: list[Verdict | None] = [None] * len(items)
+    if requests:
+        for i, verdict in zip(where, check_requests(requests, seed=seed, cycles=cycles, timeout=timeout, progress=progress)):
+            verdicts[i] = verdict
+    return [Score(reward_of(p, v, config), p, v) for p, v in zip(parsed, verdicts)]
+
+
+def score_response(target: Problem | str, response: str, config: RewardConfig = RewardConfig(), **kw: Any) -> Score:
+    """Score one response (see :func:`score_many`)."""
+    return score_many([(target, response)], config, **kw)[0]
