@@ -20,7 +20,8 @@ with a seeded phase, so multi-clock designs see unrelated edges.
 
 Comparison is X-aware: the recorded golden value comes with a mask of its known (0/1)
 bits; masked-out bits (X/Z in the golden) are don't-care, and any other bit must equal
-the golden's exactly (an X/Z in the candidate there is a mismatch). Candidate results are
+the golden's exactly (an X/Z in the candidate there is a mismatch). Designs with a
+reset are compared from the end of the initial reset (tick ``RESET_TICKS``) on. Candidate results are
 written to a results file the design cannot reach (file I/O is refused by the policy),
 on lines that start with a per-run nonce; the testbench's module name is derived from
 the nonce too, so a design cannot even name it.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import random
 
 from ..hdl.design import Design, Port
+from . import stimulus
 
 STIMULUS_FILE = "stim.hex"
 EXPECTED_FILE = "expect.hex"
@@ -177,10 +179,13 @@ def candidate_testbench(
             f"      else for (b = 0; b < {width}; b = b + 1) known[b] = value[b] === 1'b0 || value[b] === 1'b1;",
         ]
         finish.append("    $fclose(trace);")
+    # Before the first reset has taken effect, registers hold X and a golden that tests
+    # them with `if`/`case` shows values no spec defines: compare only after it.
+    compare = f"tick >= {stimulus.RESET_TICKS} && " if design.clocks and design.resets else ""
     for k in range(n):
         outputs = _outputs(f"c{k}", design)
         sample += [
-            f"      if (!failed{k} && ({outputs} & known) !== (value & known)) begin",
+            f"      if ({compare}!failed{k} && ({outputs} & known) !== (value & known)) begin",
             f'        $fdisplay(results, "{nonce} MISMATCH {k} %0d %0d %b", tick, $time, {outputs});',
             f"        failed{k} = 1; alive = alive - 1;",
             "      end",
