@@ -16,6 +16,22 @@ from .equiv import (
     shutdown,
 )
 from .sim.icarus import SimulatorNotFoundError
+from .problems import DEFAULT_SYSTEM_PROMPT, Problem
+from .reward import RewardConfig, Score, parse_response, score_many, score_response
+from .suites import Suite, list_suites, load_suite, register_suite
+from .env import CheckSettings, VerilogSpecEnv
+
+ENV_ID = "verilog_env/VerilogSpec-v0"
+
+
+def _register_env() -> None:
+    import gymnasium
+
+    if ENV_ID not in gymnasium.registry:
+        gymnasium.register(id=ENV_ID, entry_point="verilog_env.env:VerilogSpecEnv")
+
+
+_register_env()
 
 __version__ = "0.1.0"
 __all__ = [
@@ -28,4 +44,18 @@ __all__ = [
     "Status",
     "Verdict",
     "SimulatorNotFoundError",
+    "Problem",
+    "DEFAULT_SYSTEM_PROMPT",
+    "Suite",
+    "load_suite",
+    "register_suite",
+    "list_suites",
+    "RewardConfig",
+    "Score",
+    "parse_response",
+    "score_response",
+    "score_many",
+    "VerilogSpecEnv",
+    "CheckSettings",
+    "ENV_ID",
 ]
