@@ -1,0 +1,103 @@
+"""Reward functions for verl, TRL and plain Python, and label / query handling."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+import verilog_env.integrations as integrations
+from verilog_env import load_suite
+from verilog_env.integrations.trl import verilog_reward
+from verilog_env.labels import LabelError, ProblemIndex, response_of
+from verilog_env.problems import DEFAULT_SYSTEM_PROMPT
+
+
+@pytest.fixture(scope="module")
+def problem():
+    suite = load_suite("starter")
+    return next(p for p in suite if "combinational" in p.tags)
+
+
+def answer(code: str) -> str:
+    return f"<think>ok</think><answer>```verilog\n{code}\n```</answer>"
+
+
+def broken(code: str) -> str:
+    return code.replace("endmodule", "wire oops = ; endmodule", 1)
+
+
+# --- labels and queries -----------------------------------------------------------------
+
+def test_label_forms(problem):
+    index = ProblemIndex([load_suite("starter")])
+    assert index.resolve(problem.id) == problem
+    assert index.resolve(json.dumps({"problem_id": problem.id})) == problem
+    adhoc = index.resolve(json.dumps({"golden": problem.golden, "top": "TopModule"}))
+    assert adhoc.golden == problem.golden and adhoc.top == "TopModule"
+    assert index.resolve(problem.golden).golden == problem.golden
+    for bad in ("no_such_problem", "", None, '{"x": 1}', "{broken json"):
+        with pytest.raises(LabelError):
+            index.resolve(bad)
+
+
+def test_response_of_strips_the_prompt_and_its_tag_mentions():
+    prompt = f"<|im_start|>system\n{DEFAULT_SYSTEM_PROMPT}<|im_end|>\n<|im_start|>user\nspec<|im_end|>\n<|im_start|>assistant\n"
+    assert "<think>" in prompt
+    assert response_of(prompt + "RESPONSE<|im_end|>", prompt) == "RESPONSE<|im_end|>"
+    assert response_of("noise " + prompt + "R", prompt) == "R"
+    assert response_of(prompt + "R") == "\nR"  # no prompt given: cut after the assistant marker
+    assert response_of("plain response") == "plain response"
+
+
+# --- adapters ---------------------------------------------------------------------------
+
+def test_reward_fn_plain_python(problem):
+    rewards = integrations.reward_fn(["p"] * 4, [answer(problem.golden), answer(broken(problem.golden)), "junk", answer(problem.golden)], [problem.id, problem.id, problem.id, "unknown-id"])
+    assert rewards == [1.0, 0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="differ in length"):
+        integrations.reward_fn(["p"], [], [])
+
+
+def test_verl_compute_score_loaded_by_path_like_verl_does(problem):
+    spec = importlib.util.spec_from_file_location("custom_reward", integrations.__path__[0] + "/verl.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.compute_score("verilog", answer(problem.golden), problem.id, extra_info={"index": 0}) == 1.0
+    assert module.compute_score("verilog", answer(broken(problem.golden)), problem.id) == 0.0
+    assert module.compute_score("verilog", answer(problem.golden), "not-a-problem") == 0.0
+    batch = module.compute_score(["v", "v"], [answer(problem.golden), "x"], [problem.golden, problem.golden], [None, None])
+    assert batch == [1.0, 0.0]
+
+
+def test_trl_reward_accepts_text_and_conversational_completions(problem):
+    completions = [answer(problem.golden), [{"role": "assistant", "content": answer(problem.golden)}], [{"role": "assistant", "content": "no"}]]
+    assert verilog_reward(prompts=["p"] * 3, completions=completions, label=[problem.id] * 3, completion_ids=None) == [1.0, 1.0, 0.0]
+
+
+# --- exported datasets ------------------------------------------------------------------
+
+def test_exported_openrlhf_rows_score_through_reward_fn(tmp_path, problem):
+    from verilog_env.export import export_suite
+    from verilog_env.suites import Suite
+
+    path = export_suite(Suite("mini", [problem]), tmp_path / "rl.jsonl", "openrlhf")
+    [row] = [json.loads(line) for line in path.read_text().splitlines()]
+    assert row["input"][-1] == {"role": "user", "content": problem.spec} and row["label"] == problem.id
+    assert integrations.reward_fn([row["input"]], [answer(problem.golden)], [row["label"]]) == [1.0]
+
+
+def test_exported_verl_parquet_carries_a_self_contained_golden_label(tmp_path, problem):
+    import pyarrow.parquet as pq
+
+    from verilog_env.export import export_suite
+    from verilog_env.integrations.verl import compute_score
+    from verilog_env.suites import Suite
+
+    path = export_suite(Suite("mini", [problem]), tmp_path / "rl.parquet", "verl", label="golden")
+    [row] = pq.read_table(path).to_pylist()
+    assert row["data_source"] == "verilog_env/mini" and row["extra_info"]["problem_id"] == problem.id
+    truth = row["reward_model"]["ground_truth"]
+    assert json.loads(truth)["golden"] == problem.golden
+    assert compute_score(row["data_source"], answer(problem.golden), truth) == 1.0
