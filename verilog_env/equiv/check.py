@@ -31,6 +31,7 @@ _pool: pebble.ProcessPool | None = None
 _seconds_per_golden: dict[int, float] = {}
 """Observed seconds of the last job per golden (by hash): the slowest go first next time,
 so one heavy problem does not leave a core idle at the end of a batch."""
+_GOLDENS_REMEMBERED = 4096
 _pool_lock = threading.Lock()
 
 
@@ -172,9 +173,12 @@ def check_requests(
     submitted = [(group, golden, options, submit(group, golden, options)) for group, golden, options in jobs]
     for group, golden, options, future in submitted:
         store(group, golden, options, _outcome(future))
+        _seconds_per_golden.pop(hash(golden), None)  # re-insert: the dict stays in recency order
         _seconds_per_golden[hash(golden)] = max(
             (verdicts[i].timings.get("total", 0.0) for i in group), default=0.0
         )
+        while len(_seconds_per_golden) > _GOLDENS_REMEMBERED:  # a long-lived server sees many goldens
+            del _seconds_per_golden[next(iter(_seconds_per_golden))]
         bar.update(len(group))
     bar.close()
     return verdicts  # type: ignore[return-value]
