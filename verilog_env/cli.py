@@ -79,6 +79,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the HTTP reward service (see :mod:`verilog_env.server`)."""
+    import importlib.util
+
+    from .server import SERVE_EXTRA_HINT, ServerConfig, serve  # imports no FastAPI itself
+
+    if any(importlib.util.find_spec(name) is None for name in ("fastapi", "uvicorn")):
+        print(SERVE_EXTRA_HINT, file=sys.stderr)
+        return 2
+    from .reward import RewardConfig
+    from .suites import SuiteError
+
+    try:
+        config = ServerConfig(
+            suites=args.suite or ["starter"],
+            reward=RewardConfig(
+                require_format=args.require_format,
+                format_penalty=args.format_penalty,
+                partial_credit=args.partial_credit,
+                think_prefilled=args.think_prefilled,
+            ),
+            seed=args.seed,
+            cycles=args.cycles,
+            check_timeout=args.check_timeout,
+            request_timeout=args.request_timeout,
+            max_batch=args.max_batch,
+            max_request_bytes=args.max_request_bytes,
+            max_concurrency=args.max_concurrency,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    try:
+        serve(config, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    except SuiteError as error:
+        raise UsageError(str(error)) from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="verilog-env",
@@ -109,6 +147,51 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the built-in demonstration")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(func=cmd_demo)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the HTTP reward service (OpenRLHF remote reward, native /score)",
+        description="Serve rewards over HTTP: POST /reward (OpenRLHF's remote reward contract), "
+        "POST /score, GET /problems, GET /health. Needs: pip install 'verilog-env[serve]'.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument(
+        "--suite", action="extend", nargs="+", metavar="NAME",
+        help="problem suite(s) whose ids labels may name, or .jsonl/.parquet paths (default: starter)",
+    )
+    serve.add_argument("--max-concurrency", type=int, default=4, help="batches scored at once (default: 4)")
+    serve.add_argument("--max-batch", type=int, default=4096, help="most items per request (default: 4096)")
+    serve.add_argument(
+        "--max-request-bytes", type=int, default=64 << 20, help="largest request body in bytes (default: 64 MiB)"
+    )
+    serve.add_argument(
+        "--request-timeout", type=float, default=120.0, help="seconds per request, queueing included (default: 120)"
+    )
+    serve.add_argument("--seed", type=int, default=0, help="stimulus seed (default: 0)")
+    serve.add_argument(
+        "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate per check (default: {DEFAULT_CYCLES})"
+    )
+    serve.add_argument(
+        "--check-timeout", type=float, default=DEFAULT_TIMEOUT,
+        help=f"seconds per compile/simulation of a check (default: {DEFAULT_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--partial-credit", action="store_true", help="reward mismatches by the fraction of ticks matched first"
+    )
+    serve.add_argument(
+        "--no-require-format", dest="require_format", action="store_false",
+        help="check answers even when the <think>/<answer> tags are malformed",
+    )
+    serve.add_argument(
+        "--format-penalty", type=float, default=0.0, help="subtracted from a malformed response's reward (default: 0)"
+    )
+    serve.add_argument(
+        "--think-prefilled", action="store_true", help="the chat template already opened <think>"
+    )
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 
