@@ -101,3 +101,18 @@ def test_exported_verl_parquet_carries_a_self_contained_golden_label(tmp_path, p
     truth = row["reward_model"]["ground_truth"]
     assert json.loads(truth)["golden"] == problem.golden
     assert compute_score(row["data_source"], answer(problem.golden), truth) == 1.0
+
+
+def test_cli_suites_and_export(tmp_path, capsys):
+    from verilog_env.cli import main
+
+    assert main(["suites"]) == 0
+    assert "starter" in capsys.readouterr().out
+    out = tmp_path / "rl.jsonl"
+    assert main(["export", "starter", "--out", str(out), "--format", "trl"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == len(load_suite("starter")) and set(rows[0]) == {"prompt", "label", "problem_id"}
+    assert main(["export", "nope", "--out", str(out)]) == 2
+    assert "unknown suite 'nope'" in capsys.readouterr().err
+    assert main(["export", "jsonl", "--option", "path", "--out", str(out)]) == 2
+    assert "KEY=VALUE" in capsys.readouterr().err

@@ -117,6 +117,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suites(args: argparse.Namespace) -> int:
+    from .suites import list_suites
+
+    for name, description in list_suites().items():
+        print(f"{name:12s} {description}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_suite
+    from .problems import read_system_prompt
+    from .suites import SuiteError, load_suite
+
+    try:
+        suite = load_suite(args.suite, **dict(_key_value(kv) for kv in args.option))
+        prompt = read_system_prompt(args.system_prompt) if args.system_prompt else None
+        kwargs = {"system_prompt": prompt} if prompt else {}
+        path = export_suite(suite, args.out, args.format, label=args.label, **kwargs)
+    except (SuiteError, FileNotFoundError, ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+    print(f"wrote {len(suite)} prompts of suite {suite.name!r} to {path} ({args.format}, label={args.label})")
+    return 0
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise UsageError(f"--option expects KEY=VALUE, got {text!r}")
+    return key, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def _add_plugin_commands(sub) -> None:
+    """Subcommands other installed layers contribute (entry-point group ``verilog_env.commands``),
+    so this package never imports them."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="verilog_env.commands"):
+        try:
+            entry.load()(sub)
+        except Exception as error:  # noqa: BLE001 - a broken plugin must not break the CLI
+            print(f"verilog-env: skipping command plugin {entry.name!r}: {error}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="verilog-env",
@@ -192,6 +235,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
+    suites = sub.add_parser("suites", help="list the registered problem suites")
+    suites.set_defaults(func=cmd_suites)
+
+    export = sub.add_parser(
+        "export",
+        help="write a suite as an RL prompt dataset (OpenRLHF/TRL JSONL, verl Parquet)",
+        description="Each row holds the prompt messages and a label the reward side resolves.",
+    )
+    export.add_argument("suite", help="suite name (see `verilog-env suites`) or a .jsonl/.parquet path")
+    export.add_argument("--out", required=True, help="output file")
+    export.add_argument("--format", choices=("openrlhf", "trl", "verl"), default="openrlhf")
+    export.add_argument(
+        "--label", choices=("id", "golden"), default="id",
+        help="id: the problem id (the reward side loads the same suite); golden: self-contained golden source",
+    )
+    export.add_argument("--system-prompt", metavar="FILE", help="system prompt text file (default: the built-in one)")
+    export.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="suite loader argument, e.g. path=x.jsonl")
+    export.set_defaults(func=cmd_export)
+
+    _add_plugin_commands(sub)
     return parser
 
 

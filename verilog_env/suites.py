@@ -297,7 +297,7 @@ def load_codev_r1(path: str | Path, allow_pickle: bool = False) -> list[Problem]
     if not allow_pickle:
         raise SuiteError(
             f"{p}: CodeV-R1 rows store their golden as a pickle, and unpickling untrusted data can run "
-            "arbitrary code; pass allow_pickle=True (CLI: --allow-pickle) only for files you trust"
+            "arbitrary code; pass allow_pickle=True (CLI: --option allow_pickle=true) only for files you trust"
         )
     problems = []
     for i, row in enumerate(_parquet_rows(p)):
