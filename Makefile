@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 # Re-install only when the packaging metadata changes (the install is editable).
 $(VENV)/.installed: pyproject.toml setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[dev,data,serve]'
+	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train]'
 	touch $@
 
 # pytest exit code 5 means "no tests collected": we always have tests, so that is a failure.
