@@ -270,3 +270,15 @@ endmodule"""
     assert check_equivalence(golden, candidate).status is Status.EQUIVALENT
     wrong = candidate.replace("s ^ a", "~(s ^ a)")
     assert check_equivalence(golden, wrong).status is Status.MISMATCH
+
+
+def test_identical_requests_are_checked_once_and_get_their_own_verdicts():
+    from verilog_env import CheckRequest, check_requests
+
+    golden = "module TopModule(input [3:0] a, output [3:0] y); assign y = ~a; endmodule"
+    wrong = golden.replace("~a", "a")
+    verdicts = check_requests([CheckRequest(golden, golden), CheckRequest(golden, wrong), CheckRequest(golden, golden), CheckRequest(golden, wrong)])
+    assert [v.status for v in verdicts] == [Status.EQUIVALENT, Status.MISMATCH, Status.EQUIVALENT, Status.MISMATCH]
+    assert verdicts[1] is not verdicts[3] and verdicts[1].counterexample == verdicts[3].counterexample
+    verdicts[3].details["mine"] = True
+    assert "mine" not in verdicts[1].details

@@ -9,6 +9,7 @@ The pool is created on first use and lives until :func:`shutdown` or interpreter
 from __future__ import annotations
 
 import atexit
+import copy
 import dataclasses
 import multiprocessing
 import os
@@ -122,20 +123,27 @@ def check_requests(
     Requests that share a golden are grouped ``batch_size`` at a time into one simulator
     run (the golden is analysed once per worker and cached); a group whose shared run
     fails is re-run one candidate at a time, so verdicts never depend on the grouping.
-    Returns one :class:`Verdict` per request, in order.
+    Identical requests are checked once (each gets its own copy of the verdict). Returns one :class:`Verdict` per request, in order.
     """
     icarus.tools()  # a missing simulator is a set-up error, not a verdict
     verdicts: list[Verdict | None] = [None] * len(requests)
     by_golden: dict[tuple, list[int]] = {}
     texts: dict[int, str] = {}
+    first_of: dict[tuple, int] = {}
+    duplicates: dict[int, int] = {}
     for i, request in enumerate(requests):
         golden = _as_text(request.golden, "golden")
         candidate = _as_text(request.candidate, "candidate")
         if isinstance(golden, Verdict) or isinstance(candidate, Verdict):
             verdicts[i] = golden if isinstance(golden, Verdict) else candidate
             continue
+        key = (golden, request.top, request.candidate_top)
+        first = first_of.setdefault((key, candidate), i)
+        if first != i:  # RL groups repeat answers: an identical request is checked once
+            duplicates[i] = first
+            continue
         texts[i] = candidate
-        by_golden.setdefault((golden, request.top, request.candidate_top), []).append(i)
+        by_golden.setdefault(key, []).append(i)
 
     size = max(1, batch_size)
     jobs: list[tuple[list[int], str, CheckOptions]] = []
@@ -168,7 +176,7 @@ def check_requests(
             verdicts[i] = verdict
 
     bar = _progress(len(requests), progress)
-    bar.update(len(requests) - len(texts))
+    bar.update(len(requests) - len(texts) - len(duplicates))
     jobs.sort(key=lambda job: -_seconds_per_golden.get(hash(job[1]), 0.0))
     submitted = [(group, golden, options, submit(group, golden, options)) for group, golden, options in jobs]
     for group, golden, options, future in submitted:
@@ -180,6 +188,9 @@ def check_requests(
         while len(_seconds_per_golden) > _GOLDENS_REMEMBERED:  # a long-lived server sees many goldens
             del _seconds_per_golden[next(iter(_seconds_per_golden))]
         bar.update(len(group))
+    for i, first in duplicates.items():
+        verdicts[i] = copy.deepcopy(verdicts[first])
+    bar.update(len(duplicates))
     bar.close()
     return verdicts  # type: ignore[return-value]
 
