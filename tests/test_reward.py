@@ -157,3 +157,18 @@ def test_problem_targets_use_their_top():
     golden = ADDER.replace("TopModule", "RefModule") + "\nmodule helper(input x, output y); assign y = x; endmodule"
     problem = Problem(id="p", spec="add", golden=golden, top="RefModule")
     assert score_response(problem, answer(ADDER)).correct
+
+
+def test_parse_is_linear_on_hostile_fences():
+    import time
+
+    for text in ("```a" * 100_000, "```verilog\n" * 100_000, "<think>" * 100_000, "```\n" + "module " * 200_000):
+        started = time.perf_counter()
+        parse_response(text)
+        assert time.perf_counter() - started < 2.0, text[:20]
+
+
+def test_parse_fence_variants():
+    assert parse_response(f"<think>t</think><answer>```  Verilog title\n{ADDER}\n```</answer>").code == ADDER
+    assert parse_response(f"<think>t</think><answer>```{ADDER}```</answer>").code == ADDER
+    assert parse_response(f"<think>t</think><answer>```python\nprint(1)\n```</answer>").code is None

@@ -26,7 +26,7 @@ from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT
 from .problems import Problem
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
-_FENCE = re.compile(r"```[ \t]*(?P<lang>[A-Za-z]*)[^\n]*\n(?P<body>.*?)```", re.DOTALL)
+_LANG = re.compile(r"[ \t]*([A-Za-z]*)")
 _VERILOG_LANGS = {"", "verilog", "systemverilog", "sv", "v"}
 _MODULE = re.compile(r"\bmodule\b")
 
@@ -57,8 +57,32 @@ def _format_problem(text: str) -> str:
     return ""
 
 
+def _fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, body) of each ```-fenced block, pairing fences in order.
+
+    A linear scan: a regex with a lazy body and an info string is quadratic on hostile
+    input such as thousands of fences on one line.
+    """
+    blocks = []
+    start = text.find("```")
+    while start >= 0:
+        end = text.find("```", start + 3)
+        if end < 0:
+            break
+        newline = text.find("\n", start + 3, end)
+        if newline < 0:  # ```code``` on one line: no info string
+            lang, body = "", text[start + 3 : end]
+        else:
+            lang, body = _LANG.match(text, start + 3, newline).group(1), text[newline + 1 : end]
+            if lang == "module":  # "```module m(...);" - code right after the fence
+                lang, body = "", text[start + 3 : end]
+        blocks.append((lang.lower(), body))
+        start = text.find("```", end + 3)
+    return blocks
+
+
 def _last_verilog_block(text: str) -> str | None:
-    blocks = [m.group("body") for m in _FENCE.finditer(text) if m.group("lang").lower() in _VERILOG_LANGS]
+    blocks = [body for lang, body in _fenced_blocks(text) if lang in _VERILOG_LANGS]
     blocks = [b for b in blocks if _MODULE.search(b)] or blocks
     return blocks[-1].strip() if blocks else None
 
