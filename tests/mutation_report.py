@@ -2,7 +2,8 @@
 
 For every reference that passes its own testbench, take seeded single-point mutants
 (``tests/mutation.py``), run each through the benchmark's own testbench
-(``tests/official_testbench.py``) and through ``verilog_env.check_many`` (one call per
+(``benchmarks.verilogeval`` / ``benchmarks.rtllm`` official scoring, via
+``tests/official_testbench.py``) and through ``verilog_env.check_many`` (one call per
 reference, all its mutants), and count per mutation kind:
 
 - ``mutants``: generated (and elaborated by pyslang);

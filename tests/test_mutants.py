@@ -5,7 +5,7 @@ Two parts:
 * unit tests of the mutation tool (``verilog_env.testing.mutation``) on tiny inline modules;
 * ``test_checker_rejects_what_official_testbench_rejects`` (marked ``shared``): for every
   reference that passes its own testbench, 3 seeded mutants (kinds rotate per
-  reference; 1 for the very slow Prob144_conwaylife), judged by the benchmark's own testbench (``tests/official_testbench.py``,
+  reference; 1 for the very slow Prob144_conwaylife), judged by the benchmark's own testbench (the suites' official scoring via ``tests/official_testbench.py``,
   2 threads) and by ``check_many`` (one call per reference). Every mutant the official
   testbench rejects must get a non-``equivalent`` verdict, except the misses listed in
   ``KNOWN_MISSES``: each was investigated and is a known limit of the checker's
