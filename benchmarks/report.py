@@ -1,0 +1,337 @@
+"""Summaries of benchmark runs: ``summary.json``, ``summary.md`` and ``passk.png``.
+
+Everything is computed from the run directories' files (``problems.json``,
+``results.jsonl``, ``equivalence.jsonl``, ``run.json``; see :mod:`benchmarks.harness`),
+so a report can be rebuilt at any time (``verilog-env bench report --out DIR``).
+
+Headline pass@k leaves out the problems whose reference fails its own testbench on this
+simulator (no answer can pass them); they are listed apart, and the all-problems figure
+is reported too. Problems with fewer than ``k`` samples have no pass@k and are left out
+of that mean (``problems@k`` says how many it covers).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .passk import DEFAULT_KS, pass_at_k, suite_summary
+
+MAX_DISAGREEMENTS_LISTED = 20
+
+
+def _load_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def is_run_dir(path: Path) -> bool:
+    from .harness import PROBLEMS, RESULTS
+
+    return (path / PROBLEMS).is_file() and (path / RESULTS).is_file()
+
+
+def summarize(run_dir: str | Path, *, ks: Sequence[int] = DEFAULT_KS, problem_ids: Sequence[str] | None = None) -> dict:
+    """The summary of one suite's run directory (only ``problem_ids`` when given)."""
+    from .harness import EQUIVALENCE, PROBLEMS, RESULTS, RUN, read_jsonl
+
+    run_dir = Path(run_dir)
+    ks = tuple(ks)
+    problems = {p["id"]: p for p in _load_json(run_dir / PROBLEMS, [])}
+    results = read_jsonl(run_dir / RESULTS, what="results file")
+    equivalence = read_jsonl(run_dir / EQUIVALENCE, what="equivalence file")
+    settings = _load_json(run_dir / RUN, {})
+    ids = list(problem_ids) if problem_ids is not None else list(problems)
+    if problem_ids is None:
+        ids += sorted({str(r["problem_id"]) for r in results} - set(problems))
+    wanted = set(ids)
+
+    by_problem: dict[str, dict[int, dict]] = {pid: {} for pid in ids}
+    for row in results:
+        pid = str(row["problem_id"])
+        if pid in wanted:
+            by_problem[pid][int(row["sample_index"])] = row  # a later line (re-score) wins
+    eq_by_problem: dict[str, dict[int, dict]] = {pid: {} for pid in ids}
+    for row in equivalence:
+        pid = str(row["problem_id"])
+        if pid in wanted:
+            eq_by_problem[pid][int(row["sample_index"])] = row
+
+    suite_name = next((p.get("suite") for p in problems.values() if p.get("suite")), None)
+    suite_name = suite_name or next((r.get("suite") for r in results if r.get("suite")), None) or run_dir.name
+
+    per_problem: dict[str, dict] = {}
+    counts_headline: dict[str, tuple[int, int]] = {}
+    counts_all: dict[str, tuple[int, int]] = {}
+    excluded, no_samples = [], []
+    totals = Counter()
+    for pid in ids:
+        rows = by_problem[pid]
+        meta = problems.get(pid, {})
+        n = len(rows)
+        c = sum(1 for r in rows.values() if r.get("passed"))
+        outcomes = Counter(str(r.get("outcome")) for r in rows.values())
+        entry: dict[str, Any] = {
+            "n": n,
+            "c": c,
+            **{f"pass@{k}": (pass_at_k(n, c, k) if n else None) for k in ks},
+            "reference_passes": meta.get("reference_passes"),
+            "outcomes": dict(sorted(outcomes.items())),
+            "format_ok": sum(1 for r in rows.values() if r.get("format_ok")),
+            "truncated": sum(1 for r in rows.values() if r.get("finish_reason") == "length"),
+            "harness_errors": sum(1 for r in rows.values() if r.get("error")),
+        }
+        if meta.get("reference_note"):
+            entry["reference_note"] = meta["reference_note"]
+        totals.update(samples=n, passed=c, format_ok=entry["format_ok"], truncated=entry["truncated"],
+                      harness_errors=entry["harness_errors"], no_code=outcomes.get("no_code", 0))
+        eq_rows = eq_by_problem[pid]
+        if eq_rows:
+            both = [(rows[i], eq_rows[i]) for i in sorted(rows) if i in eq_rows]
+            disagree = [
+                {"sample_index": int(r["sample_index"]), "official": r.get("outcome"), "official_passed": bool(r.get("passed")),
+                 "equivalence": e.get("status")}
+                for r, e in both
+                if bool(r.get("passed")) != bool(e.get("equivalent"))
+            ]
+            n_eq = len(eq_rows)
+            c_eq = sum(1 for e in eq_rows.values() if e.get("equivalent"))
+            entry["equivalence"] = {
+                "n": n_eq,
+                "c": c_eq,
+                **{f"pass@{k}": pass_at_k(n_eq, c_eq, k) for k in ks},
+                "compared": len(both),
+                "agree": len(both) - len(disagree),
+                "official_pass_equivalence_fail": sum(1 for d in disagree if d["official_passed"]),
+                "official_fail_equivalence_pass": sum(1 for d in disagree if not d["official_passed"]),
+                "disagreements": disagree[:MAX_DISAGREEMENTS_LISTED],
+            }
+        per_problem[pid] = entry
+        if n == 0:
+            no_samples.append(pid)
+            continue
+        counts_all[pid] = (n, c)
+        if meta.get("reference_passes") is False:
+            excluded.append({"id": pid, "n": n, "c": c, "note": meta.get("reference_note", "")})
+        else:
+            counts_headline[pid] = (n, c)
+
+    summary: dict[str, Any] = {
+        "suite": suite_name,
+        "run_dir": str(run_dir),
+        "settings": settings,
+        "problems": len(counts_all),
+        "samples": totals["samples"],
+        "passed_samples": totals["passed"],
+        "format_ok_samples": totals["format_ok"],
+        "truncated_samples": totals["truncated"],
+        "no_code_samples": totals["no_code"],
+        "harness_errors": totals["harness_errors"],
+        "headline": suite_summary(counts_headline, ks),
+        "all": suite_summary(counts_all, ks),
+        "excluded": excluded,
+        "no_samples": no_samples,
+        "per_problem": per_problem,
+        "equivalence": None,
+    }
+    eq_problems = {pid: e["equivalence"] for pid, e in per_problem.items() if "equivalence" in e and e["n"]}
+    if eq_problems:
+        headline_eq = {pid: (e["n"], e["c"]) for pid, e in eq_problems.items() if pid in counts_headline}
+        compared = sum(e["compared"] for e in eq_problems.values())
+        agree = sum(e["agree"] for e in eq_problems.values())
+        summary["equivalence"] = {
+            "headline": suite_summary(headline_eq, ks),
+            "all": suite_summary({pid: (e["n"], e["c"]) for pid, e in eq_problems.items()}, ks),
+            "compared": compared,
+            "agree": agree,
+            "agreement": (agree / compared) if compared else None,
+            "official_pass_equivalence_fail": sum(e["official_pass_equivalence_fail"] for e in eq_problems.values()),
+            "official_fail_equivalence_pass": sum(e["official_fail_equivalence_pass"] for e in eq_problems.values()),
+            "problems_disagreeing": sorted(pid for pid, e in eq_problems.items() if e["agree"] != e["compared"]),
+        }
+    summary["ks"] = list(ks)
+    return summary
+
+
+def collect(out_root: str | Path, *, ks: Sequence[int] = DEFAULT_KS) -> list[dict]:
+    """Summaries of every run directory at or directly under ``out_root``."""
+    out_root = Path(out_root)
+    dirs = [out_root] if is_run_dir(out_root) else []
+    if out_root.is_dir():
+        dirs += [d for d in sorted(out_root.iterdir()) if d.is_dir() and is_run_dir(d)]
+    return [summarize(d, ks=ks) for d in dirs]
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(summaries: Sequence[dict]) -> str:
+    if not summaries:
+        return "# Benchmark results\n\nNo runs found.\n"
+    ks = summaries[0].get("ks", list(DEFAULT_KS))
+    lines = ["# Benchmark results", ""]
+    settings = summaries[0].get("settings") or {}
+    if settings:
+        shown = ", ".join(
+            f"{k} {settings[k]}" for k in ("model", "backend", "temperature", "top_p", "max_tokens", "seed") if k in settings
+        )
+        lines += [f"Settings: {shown}.", ""]
+    lines += [
+        (
+            "pass@k in percent, unbiased estimator (Chen et al. 2021). Headline figures leave out problems whose "
+            "reference fails its own testbench; the all-problems pass@1 includes them."
+        ),
+        "",
+        "| suite | problems | " + " | ".join(f"pass@{k}" for k in ks) + " | pass@1 (all problems) | excluded | samples |",
+        "|---|---:|" + "---:|" * len(ks) + "---:|---:|---:|",
+    ]
+    for s in summaries:
+        h = s["headline"]
+        lines.append(
+            f"| {s['suite']} | {h['problems']} | "
+            + " | ".join(_pct(h.get(f"pass@{k}")) for k in ks)
+            + f" | {_pct(s['all'].get('pass@1'))} | {len(s['excluded'])} | {s['samples']} |"
+        )
+    for s in summaries:
+        lines += ["", f"## {s['suite']}", ""]
+        samples = s["samples"] or 1
+        lines.append(
+            f"{s['problems']} problems, {s['samples']} samples: format followed in "
+            f"{_pct(s['format_ok_samples'] / samples)}%, truncated (max tokens) {_pct(s['truncated_samples'] / samples)}%, "
+            f"no code {_pct(s['no_code_samples'] / samples)}%."
+        )
+        if s["harness_errors"]:
+            lines.append(f"**{s['harness_errors']} samples hit a harness error** (rerun to score them again).")
+        partial = [k for k in ks if s["headline"].get(f"problems@{k}", 0) < s["headline"]["problems"]]
+        if partial:
+            lines.append(
+                "Some problems have fewer samples than k: "
+                + ", ".join(f"pass@{k} covers {s['headline'][f'problems@{k}']}" for k in partial)
+                + "."
+            )
+        if s["no_samples"]:
+            lines.append(f"No samples yet: {', '.join(s['no_samples'])}.")
+        eq = s.get("equivalence")
+        if eq:
+            lines += [
+                "",
+                "### Checker agreement (official testbench vs equivalence to the reference)",
+                "",
+                (
+                    f"Equivalence-checker pass@1: {_pct(eq['headline'].get('pass@1'))} (headline problems), "
+                    f"{_pct(eq['all'].get('pass@1'))} (all). Verdicts agree on {eq['agree']}/{eq['compared']} samples "
+                    f"({_pct(eq['agreement'])}%): {eq['official_pass_equivalence_fail']} pass the testbench but are "
+                    f"not equivalent, {eq['official_fail_equivalence_pass']} are equivalent but fail the testbench."
+                ),
+            ]
+            if eq["problems_disagreeing"]:
+                lines += ["", "| problem | official c | equivalent c | pass, not equivalent | equivalent, fail | examples |",
+                          "|---|---:|---:|---:|---:|---|"]
+                for pid in eq["problems_disagreeing"]:
+                    p = s["per_problem"][pid]
+                    e = p["equivalence"]
+                    examples = "; ".join(
+                        f"#{d['sample_index']}: {d['official']} / {d['equivalence']}" for d in e["disagreements"][:3]
+                    )
+                    lines.append(
+                        f"| {_cell(pid)} | {p['c']}/{p['n']} | {e['c']}/{e['n']} | {e['official_pass_equivalence_fail']} | "
+                        f"{e['official_fail_equivalence_pass']} | {_cell(examples)} |"
+                    )
+        if s["excluded"]:
+            lines += [
+                "",
+                "### Reference fails its own testbench (excluded from the headline)",
+                "",
+                "| problem | n | c | pass@1 | why |",
+                "|---|---:|---:|---:|---|",
+            ]
+            for x in s["excluded"]:
+                lines.append(f"| {_cell(x['id'])} | {x['n']} | {x['c']} | {_pct(pass_at_k(x['n'], x['c'], 1))} | {_cell(x['note'])[:200]} |")
+        lines += [
+            "",
+            "### Per problem",
+            "",
+            "| problem | n | c | " + " | ".join(f"pass@{k}" for k in ks) + " | outcomes | format ok | truncated |",
+            "|---|---:|---:|" + "---:|" * len(ks) + "---|---:|---:|",
+        ]
+        for pid, p in s["per_problem"].items():
+            if not p["n"]:
+                continue
+            mark = " (excluded)" if p.get("reference_passes") is False else ""
+            outcomes = ", ".join(f"{k} ×{v}" for k, v in p["outcomes"].items())
+            lines.append(
+                f"| {_cell(pid)}{mark} | {p['n']} | {p['c']} | "
+                + " | ".join(_pct(p.get(f"pass@{k}")) for k in ks)
+                + f" | {_cell(outcomes)} | {p['format_ok']} | {p['truncated']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot(summaries: Sequence[dict], path: str | Path) -> str | None:
+    """``passk.png``: left, headline pass@1 per suite; right, each problem's pass rate
+    (c/n) per suite. Returns a one-line note instead when matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed: passk.png skipped (pip install matplotlib)"
+    names = [s["suite"] for s in summaries]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 2.5 * len(names) + 4), 4.5))
+    values = [100 * (s["headline"].get("pass@1") or 0.0) for s in summaries]
+    bars = left.bar(range(len(names)), values, color="#4C72B0")
+    for bar, value in zip(bars, values):
+        left.annotate(f"{value:.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                      ha="center", va="bottom", fontsize=9)
+    left.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    left.set_ylim(0, 105)
+    left.set_ylabel("pass@1 (%)")
+    left.set_title("pass@1 per suite (headline problems)")
+    for x, s in enumerate(summaries):
+        rates, colors = [], []
+        for p in s["per_problem"].values():
+            if p["n"]:
+                rates.append(100 * p["c"] / p["n"])
+                colors.append("#C44E52" if p.get("reference_passes") is False else "#4C72B0")
+        # Deterministic jitter so equal rates do not hide each other.
+        xs = [x + ((i * 0.6180339887) % 1.0 - 0.5) * 0.5 for i in range(len(rates))]
+        right.scatter(xs, rates, s=12, alpha=0.6, c=colors, edgecolors="none")
+    right.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    right.set_xlim(-0.6, len(names) - 0.4)
+    right.set_ylim(-5, 105)
+    right.set_ylabel("problem pass rate c/n (%)")
+    right.set_title("per problem (red: reference fails)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return None
+
+
+def write_report(out_dir: str | Path, summaries: Sequence[dict]) -> list[str]:
+    """Write summary.json, summary.md and passk.png into ``out_dir``; returns notes
+    (e.g. that the plot was skipped)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S"), "suites": {s["suite"]: s for s in summaries}}
+    (out_dir / "summary.json").write_text(json.dumps(data, indent=2) + "\n")
+    (out_dir / "summary.md").write_text(to_markdown(summaries))
+    notes = []
+    note = plot(summaries, out_dir / "passk.png") if summaries else None
+    if note:
+        notes.append(note)
+    return notes
