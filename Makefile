@@ -8,11 +8,12 @@ PYTEST_ARGS ?=
 
 setup: $(VENV)/.installed
 	@bash scripts/ensure_iverilog.sh
+	@bash scripts/ensure_yosys.sh --optional
 
 # Re-install only when the packaging metadata changes (the install is editable).
 $(VENV)/.installed: pyproject.toml setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train]'
+	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train,synth]'
 	touch $@
 
 # pytest exit code 5 means "no tests collected": we always have tests, so that is a failure.

@@ -14,6 +14,7 @@ import dataclasses
 import multiprocessing
 import os
 import resource
+import sys
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Sequence
@@ -66,6 +67,9 @@ def shutdown() -> None:
             _pool.stop()
             _pool.join()
             _pool = None
+    formal_pool = sys.modules.get("verilog_env.formal.pool")
+    if formal_pool is not None:
+        formal_pool.shutdown()
     sandbox.sweep_stale_workdirs()
 
 
@@ -117,14 +121,28 @@ def check_requests(
     batch_size: int = DEFAULT_BATCH_SIZE,
     isolate: bool = True,
     progress: bool = False,
+    method: str = "sim",
+    formal_budget: float | None = None,
 ) -> list[Verdict]:
     """Check many (golden, candidate) pairs, possibly of different problems, on every core.
+
+    ``method`` picks the judge: ``"sim"`` (seeded random simulation, below), ``"formal"``
+    (Yosys + ABC proof, see :mod:`verilog_env.formal`; ``formal_budget`` seconds per
+    check) or ``"both"`` (simulation first; candidates that pass it are then checked
+    formally, see :func:`verilog_env.formal.combine`).
 
     Requests that share a golden are grouped ``batch_size`` at a time into one simulator
     run (the golden is analysed once per worker and cached); a group whose shared run
     fails is re-run one candidate at a time, so verdicts never depend on the grouping.
     Identical requests are checked once (each gets its own copy of the verdict). Returns one :class:`Verdict` per request, in order.
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method != "sim":
+        return _check_with_formal(
+            requests, method=method, formal_budget=formal_budget, seed=seed, cycles=cycles, timeout=timeout,
+            batch_size=batch_size, isolate=isolate, progress=progress,
+        )
     icarus.tools()  # a missing simulator is a set-up error, not a verdict
     verdicts: list[Verdict | None] = [None] * len(requests)
     by_golden: dict[tuple, list[int]] = {}
@@ -217,6 +235,8 @@ def check_many(
     batch_size: int = DEFAULT_BATCH_SIZE,
     isolate: bool = True,
     progress: bool = False,
+    method: str = "sim",
+    formal_budget: float | None = None,
 ) -> list[Verdict]:
     """Check many candidates against one golden (see :func:`check_requests`)."""
     return check_requests(
@@ -227,6 +247,8 @@ def check_many(
         batch_size=batch_size,
         isolate=isolate,
         progress=progress,
+        method=method,
+        formal_budget=formal_budget,
     )
 
 
@@ -240,6 +262,8 @@ def check_equivalence(
     cycles: int = DEFAULT_CYCLES,
     timeout: float = DEFAULT_TIMEOUT,
     isolate: bool = True,
+    method: str = "sim",
+    formal_budget: float | None = None,
 ) -> Verdict:
     """Decide whether ``candidate`` behaves like ``golden``; never raises on bad designs.
 
@@ -250,8 +274,17 @@ def check_equivalence(
     stimulus for ``cycles`` cycles of the first clock; the same seed gives the same
     verdict. ``timeout`` bounds each compile and each simulation in seconds.
 
+    ``method="formal"`` proves equivalence with Yosys and ABC instead (``formal_budget``
+    seconds, default :data:`verilog_env.formal.DEFAULT_BUDGET`): ``equivalent`` only when
+    proven, ``mismatch`` with a counterexample replayed in simulation, ``timeout`` when
+    only a bounded check finished, ``unsupported`` when the formal model does not cover
+    the design; ``details["formal"]`` says which. ``method="both"`` simulates first and
+    proves only what simulation passed (see :func:`verilog_env.formal.combine`).
+
     Raises :class:`~verilog_env.sim.icarus.SimulatorNotFoundError` when Icarus Verilog
-    is not installed; every problem with the designs themselves is a :class:`Verdict`.
+    is not installed (and :class:`~verilog_env.formal.YosysNotFoundError` when a formal
+    method is asked for without Yosys); every problem with the designs themselves is a
+    :class:`Verdict`.
     """
     return check_many(
         golden,
@@ -262,7 +295,67 @@ def check_equivalence(
         cycles=cycles,
         timeout=timeout,
         isolate=isolate,
+        method=method,
+        formal_budget=formal_budget,
     )[0]
+
+
+METHODS = ("sim", "formal", "both")
+
+
+def _formal_job(golden: str, candidate: str, options: CheckOptions, budget: float) -> Verdict:
+    from ..formal import FormalOptions, formal_check
+
+    return formal_check(golden, candidate, options, FormalOptions(budget=budget))
+
+
+def _check_with_formal(requests: Sequence[CheckRequest], *, method: str, formal_budget: float | None, seed: int,
+                       cycles: int, timeout: float, batch_size: int, isolate: bool, progress: bool) -> list[Verdict]:
+    """method="formal": one formal job per distinct request; "both": simulate, then prove what passed."""
+    from .. import formal
+    from ..formal import pool as formal_pool
+
+    icarus.tools()  # counterexamples are replayed in the simulator
+    formal.tools()
+    budget = formal.DEFAULT_BUDGET if formal_budget is None else float(formal_budget)
+    verdicts: list[Verdict | None] = [None] * len(requests)
+    if method == "both":
+        verdicts = check_requests(requests, seed=seed, cycles=cycles, timeout=timeout, batch_size=batch_size,
+                                  isolate=isolate, progress=progress, method="sim")
+    todo: dict[tuple, list[int]] = {}
+    for i, request in enumerate(requests):
+        if method == "both" and verdicts[i].status is not Status.EQUIVALENT:
+            continue
+        golden, candidate = _as_text(request.golden, "golden"), _as_text(request.candidate, "candidate")
+        if isinstance(golden, Verdict) or isinstance(candidate, Verdict):
+            verdicts[i] = golden if isinstance(golden, Verdict) else candidate
+            continue
+        todo.setdefault((golden, candidate, request.top, request.candidate_top), []).append(i)
+    in_process = not isolate or multiprocessing.current_process().daemon
+    guard = 3 * budget + 4 * timeout + 30  # golden and candidate synthesis, proof, replay or deep runs
+    submitted = []
+    for (golden, candidate, top, candidate_top), indices in todo.items():
+        options = CheckOptions(top=top, candidate_top=candidate_top, seed=seed, cycles=cycles, timeout=timeout)
+        args = (golden, candidate, options, budget)
+        if in_process:
+            try:
+                job = _formal_job(*args)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict
+                job = exc
+        else:
+            job = formal_pool.get_pool().schedule(_formal_job, args=args, timeout=guard)
+        submitted.append((indices, job))
+    bar = _progress(len(submitted), progress)
+    for indices, job in submitted:
+        result = _outcome(job)
+        if isinstance(result, BaseException):
+            result = _failed(result)
+        for k, i in enumerate(indices):
+            mine = result if k == 0 else copy.deepcopy(result)
+            verdicts[i] = formal.combine(verdicts[i], mine) if method == "both" else mine
+        bar.update(1)
+    bar.close()
+    return verdicts  # type: ignore[return-value]
 
 
 class _NoProgress:

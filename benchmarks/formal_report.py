@@ -1,0 +1,280 @@
+"""Formal equivalence on the shared references: what it proves, what it adds to simulation.
+
+Two parts, both on the shared benchmark references (VerilogEval v2, RTLLM v1.1):
+
+* **self**: every reference against itself (top renamed, as a correct answer names it),
+  with ``method="formal"``. Each must come out ``proven``, or ``bounded``/``unknown``
+  with the reason; the report counts results and reasons and lists every non-proof.
+* **simulation misses**: the mutants listed as missed by the simulation checker in
+  ``reports/mutants.json`` (rejected by the benchmarks' own testbenches), re-checked
+  with ``method="both"``.
+* **mutants**: seeded single-point mutants of every reference
+  (:mod:`verilog_env.testing.mutation`), checked with ``method="both"``: simulation
+  first, then formal on the mutants simulation passes. Counted: how many simulation
+  rejects, how many it passes, and of those how many formal refutes (a bug random
+  simulation missed, with the counterexample), proves equivalent (the mutation changed
+  nothing observable), or leaves bounded/unknown. Also the time formal adds per check.
+
+    python -m benchmarks.formal_report [--per-ref 3] [--budget 10] [--out reports/formal.json]
+
+All checks go through ``check_requests`` and so use every core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+import zlib
+from pathlib import Path
+
+from verilog_env import CheckRequest, check_requests, formal, shutdown
+from verilog_env.sim import icarus
+from verilog_env.testing.mutation import mutants
+
+DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
+
+
+def load_references(shared: Path) -> list[dict]:
+    manifest_path = shared / "manifest.json"
+    if not manifest_path.is_file():
+        sys.exit(f"formal_report: no manifest.json under {shared}; pass --shared PATH/TO/benchmarks")
+    refs = []
+    for entry in json.loads(manifest_path.read_text())["problems"]:
+        golden = (shared / entry["files"]["reference"]).read_text()
+        refs.append(
+            {
+                "key": f"{entry['suite']}/{entry['id']}",
+                "golden": golden,
+                "top": entry["reference_module"],
+                "candidate_top": entry["top_module"],
+            }
+        )
+    return refs
+
+
+def as_candidate(ref: dict, text: str) -> str:
+    return re.sub(rf"\b{re.escape(ref['top'])}\b", ref["candidate_top"], text)
+
+
+def reference_seed(key: str, seed: int) -> int:
+    """The per-reference mutant seed of tests/mutation_report.py (same mutants)."""
+    return zlib.crc32(f"{seed}:{key}".encode())
+
+
+def _stats(seconds: list[float]) -> dict:
+    if not seconds:
+        return {"n": 0}
+    ordered = sorted(seconds)
+    return {
+        "n": len(ordered),
+        "median_s": round(statistics.median(ordered), 3),
+        "p95_s": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+        "max_s": round(ordered[-1], 3),
+        "mean_s": round(statistics.fmean(ordered), 3),
+    }
+
+
+def _formal(verdict) -> dict:
+    return verdict.details.get("formal") or {}
+
+
+def _reason_key(info: dict) -> str:
+    """A short, countable reason for a non-proof."""
+    result = info.get("result")
+    if result == "bounded":
+        return "bounded: no proof within the budget"
+    reason = info.get("reason", "")
+    reason = re.sub(r"line \d+", "line N", reason)
+    reason = re.sub(r"`[^']*'", "`...'", reason)
+    reason = re.sub(r"golden\.v:\d+: ", "", reason)
+    return f"{info.get('code', 'unknown')}: {reason[:120]}"
+
+
+def run_self(refs: list[dict], budget: float, seed: int) -> dict:
+    requests = [CheckRequest(r["golden"], as_candidate(r, r["golden"]), r["top"], r["candidate_top"]) for r in refs]
+    started = time.perf_counter()
+    verdicts = check_requests(requests, method="formal", formal_budget=budget, seed=seed, progress=True)
+    elapsed = time.perf_counter() - started
+    counts: collections.Counter = collections.Counter()
+    reasons: collections.Counter = collections.Counter()
+    engines: collections.Counter = collections.Counter()
+    leaning_on_x = 0
+    listed, seconds = [], []
+    for ref, verdict in zip(refs, verdicts):
+        info = _formal(verdict)
+        result = info.get("result") or f"status:{verdict.status.value}"
+        counts[result] += 1
+        if result == "proven":
+            engines[info.get("engine", "?")] += 1
+            leaning_on_x += bool(info.get("golden_x"))
+        seconds.append(verdict.timings.get("formal", verdict.timings.get("total", 0.0)))
+        if result != "proven":
+            reasons[_reason_key(info) if info else verdict.reason[:120]] += 1
+            listed.append(
+                {
+                    "ref": ref["key"],
+                    "status": verdict.status.value,
+                    "result": result,
+                    "depth_cycles": info.get("depth"),
+                    "reason": verdict.reason[:400],
+                }
+            )
+    return {
+        "references": len(refs),
+        "counts": dict(counts),
+        "proofs_by_engine": dict(engines),
+        "proofs_where_golden_outputs_can_be_x": leaning_on_x,
+        "non_proven_by_reason": dict(reasons.most_common()),
+        "non_proven": listed,
+        "seconds_per_check": _stats(seconds),
+        "wall_seconds": round(elapsed, 1),
+    }
+
+
+def run_mutants(refs: list[dict], per_ref: int, budget: float, seed: int, cycles: int) -> dict:
+    jobs = []
+    for ref in refs:
+        for mutant in mutants(ref["golden"], seed=reference_seed(ref["key"], seed), limit=per_ref):
+            jobs.append((ref, mutant))
+    requests = [CheckRequest(r["golden"], as_candidate(r, m.text), r["top"], r["candidate_top"]) for r, m in jobs]
+    started = time.perf_counter()
+    verdicts = check_requests(requests, method="both", formal_budget=budget, seed=seed, cycles=cycles, progress=True)
+    elapsed = time.perf_counter() - started
+
+    sim_status: collections.Counter = collections.Counter()
+    after_sim: collections.Counter = collections.Counter()
+    by_kind: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    reasons: collections.Counter = collections.Counter()
+    added, refuted, proven, undecided = [], [], [], []
+    for (ref, mutant), verdict in zip(jobs, verdicts):
+        info = _formal(verdict)
+        simulated = verdict.details.get("simulation", {}).get("status") if info.get("result") == "refuted" else verdict.status.value
+        if not info:  # simulation rejected it (or it never ran): formal was not asked
+            sim_status[verdict.status.value] += 1
+            by_kind[mutant.kind]["sim_rejected"] += 1
+            continue
+        sim_status[simulated] += 1
+        result = info["result"]
+        after_sim[result] += 1
+        by_kind[mutant.kind][f"sim_passed_formal_{result}"] += 1
+        added.append(verdict.timings.get("formal", info.get("seconds", 0.0)))
+        entry = {"ref": ref["key"], "kind": mutant.kind, "mutation": mutant.description}
+        if result == "refuted":
+            cex = verdict.counterexample
+            refuted.append(
+                {**entry, "engine": info.get("engine"), "tick": cex.tick if cex else None,
+                 "output": cex.mismatched[0] if cex else None, "reason": verdict.reason[:300]}
+            )
+        elif result == "proven":
+            proven.append(entry)
+        else:
+            reasons[_reason_key(info)] += 1
+            undecided.append({**entry, "result": result, "depth_cycles": info.get("depth"), "reason": info.get("reason", "")[:300]})
+    total_added = sum(added)
+    return {
+        "mutants": len(jobs),
+        "simulation": dict(sim_status),
+        "simulation_passed": sum(after_sim.values()),
+        "formal_on_simulation_passed": dict(after_sim),
+        "refuted_only_by_formal": len(refuted),
+        "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
+        "added_seconds_when_formal_runs": _stats(added),
+        "added_seconds_per_mutant_overall": round(total_added / max(1, len(jobs)), 4),
+        "undecided_by_reason": dict(reasons.most_common()),
+        "refuted": refuted,
+        "proven_equivalent_mutants": proven,
+        "undecided": undecided,
+        "wall_seconds": round(elapsed, 1),
+    }
+
+
+def run_known_misses(refs: list[dict], path: Path, budget: float, cycles: int) -> dict:
+    """Re-check the mutants the simulation checker is known to miss (``reports/mutants.json``:
+    its ``missed`` list, mutants the benchmarks' own testbenches reject) with method="both"."""
+    data = json.loads(path.read_text())
+    by_key = {r["key"]: r for r in refs}
+    jobs = []
+    for entry in data.get("missed", []):
+        ref = by_key.get(entry["ref"])
+        if ref is None:
+            continue
+        for mutant in mutants(ref["golden"], seed=reference_seed(ref["key"], data["seed"]), limit=data["per_ref"]):
+            if mutant.description == entry["mutant"]:
+                jobs.append((ref, mutant))
+                break
+    requests = [CheckRequest(r["golden"], as_candidate(r, m.text), r["top"], r["candidate_top"]) for r, m in jobs]
+    verdicts = check_requests(requests, method="both", formal_budget=budget, seed=data["seed"], cycles=cycles)
+    counts: collections.Counter = collections.Counter()
+    listed = []
+    for (ref, mutant), verdict in zip(jobs, verdicts):
+        info = _formal(verdict)
+        result = info.get("result", f"simulation:{verdict.status.value}")
+        counts[result] += 1
+        cex = verdict.counterexample
+        listed.append({"ref": ref["key"], "mutation": mutant.description, "result": result,
+                       "engine": info.get("engine"), "tick": cex.tick if cex is not None else None,
+                       "depth_cycles": info.get("depth"), "reason": verdict.reason[:300]})
+    return {"source": str(path), "listed": len(data.get("missed", [])), "found": len(jobs),
+            "formal": dict(counts), "mutants": listed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="path to shared/benchmarks")
+    parser.add_argument("--out", type=Path, default=Path("reports/formal.json"))
+    parser.add_argument("--per-ref", type=int, default=3, help="mutants per reference (0: skip the mutant part)")
+    parser.add_argument("--budget", type=float, default=10.0, help="formal seconds per check")
+    parser.add_argument("--cycles", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0, help="only the first N references (0: all)")
+    parser.add_argument("--missed", type=Path, default=Path("reports/mutants.json"),
+                        help="mutation report whose simulation misses are re-checked (skipped if absent)")
+    args = parser.parse_args(argv)
+
+    formal.tools()
+    refs = load_references(args.shared)
+    if args.limit:
+        refs = refs[: args.limit]
+    started = time.perf_counter()
+    report = {
+        "benchmark": "formal_report",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "tools": {"yosys": formal.version(), "abc": formal.tools().abc, "simulator": icarus.version()},
+        "settings": {"budget_s": args.budget, "per_ref": args.per_ref, "seed": args.seed, "cycles": args.cycles},
+        "self": run_self(refs, args.budget, args.seed),
+    }
+    if args.per_ref > 0:
+        report["mutants"] = run_mutants(refs, args.per_ref, args.budget, args.seed, args.cycles)
+    if args.missed.is_file() and not args.limit:
+        report["simulation_misses"] = run_known_misses(refs, args.missed, args.budget, args.cycles)
+    report["wall_seconds"] = round(time.perf_counter() - started, 1)
+    shutdown()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    summary = {
+        "self": {k: report["self"][k] for k in (
+            "counts", "proofs_by_engine", "proofs_where_golden_outputs_can_be_x", "non_proven_by_reason",
+            "seconds_per_check")},
+    }
+    if "mutants" in report:
+        m = report["mutants"]
+        summary["mutants"] = {k: m[k] for k in (
+            "mutants", "simulation", "simulation_passed", "formal_on_simulation_passed",
+            "refuted_only_by_formal", "added_seconds_when_formal_runs", "added_seconds_per_mutant_overall")}
+    if "simulation_misses" in report:
+        summary["simulation_misses"] = {k: report["simulation_misses"][k] for k in ("listed", "found", "formal")}
+    summary["wall_seconds"] = report["wall_seconds"]
+    print(json.dumps(summary, indent=2))
+    print(f"report written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

