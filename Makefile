@@ -14,6 +14,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train,synth]'
+	PYTHON=$(PY) bash scripts/install_openrlhf_cpu.sh
 	touch $@
 
 # pytest exit code 5 means "no tests collected": we always have tests, so that is a failure.

@@ -1,0 +1,637 @@
+"""The OpenRLHF plugins (trainers/openrlhf) driven through the real OpenRLHF 0.11.2 code.
+
+OpenRLHF is installed by ``scripts/install_openrlhf_cpu.sh`` (CI runs it); without it
+this module is skipped. What runs for real: OpenRLHF's ``SingleTurnAgentExecutor`` (which
+loads the reward file by path and calls it from ``asyncio.to_thread``),
+``MultiTurnAgentExecutor`` and its agent-file loader, ``RolloutRayActor.generate_responses``,
+``SamplesGenerator``, ``PromptDataset``, ``DeepspeedStrategy``, the ``train_ppo_ray``
+command line and the ``PPOTrainer`` Ray actor; rewards come from the equivalence
+checker (Icarus simulations). Stand-ins, and only these: the vLLM engine inside the
+rollout actor (its token-level ``generate`` answers from canned texts), a byte-level
+tokenizer built offline (no hub), and, where flash-attn is not installed (it needs CUDA
+to build), an import-only stand-in for it whose functions raise: ``openrlhf.models``
+imports it at module level, and no code path run here calls it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+try:
+    import openrlhf  # noqa: F401
+    import ray
+    import torch
+    from openrlhf.trainer.ppo_utils.samples_generator import SamplesGenerator
+    from openrlhf.trainer.ray.vllm_engine import RolloutRayActor, _load_agent_executor
+    from openrlhf.utils.agent import MultiTurnAgentExecutor, SingleTurnAgentExecutor
+    from vllm import SamplingParams
+    from vllm.outputs import CompletionOutput, RequestOutput
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    pytest.skip(
+        f"OpenRLHF 0.11.2 is not importable ({exc}); install it with scripts/install_openrlhf_cpu.sh",
+        allow_module_level=True,
+    )
+
+from trainers.openrlhf import agent_path, reward_func_path, scoring, train_dapo
+from trainers.openrlhf.data import (
+    answer_text,
+    check_rows,
+    record_sft_rows,
+    suite_sft_rows,
+)
+from trainers.openrlhf.samples_generator import (
+    AdaptiveOptions,
+    AdaptiveSamplesGenerator,
+)
+from verilog_env import load_suite
+from verilog_env.export import rows as export_rows
+from verilog_env.testing.mutation import mutants
+
+SUITE = load_suite("starter")
+TESTS_DIR = Path(__file__).resolve().parent
+REPO = TESTS_DIR.parent
+
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+# ----------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def flash_attn_path(tmp_path_factory) -> str:
+    """A directory to put on the path so that ``openrlhf.models`` imports without CUDA
+    (empty when the real flash-attn is installed)."""
+    root = tmp_path_factory.mktemp("flash_attn_stand_in")
+    if importlib.util.find_spec("flash_attn") is None:
+        pkg = root / "flash_attn"
+        (pkg / "utils").mkdir(parents=True)
+        raise_ = "def _missing(*args, **kwargs):\n    raise RuntimeError('flash-attn is not installed (CPU test stand-in)')\n"
+        (pkg / "__init__.py").write_text("")
+        (pkg / "utils" / "__init__.py").write_text("")
+        (pkg / "utils" / "distributed.py").write_text(raise_ + "all_gather = _missing\n")
+        (pkg / "bert_padding.py").write_text(
+            raise_ + "index_first_axis = pad_input = rearrange = unpad_input = _missing\n"
+        )
+        sys.path.insert(0, str(root))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory) -> str:
+    """A lossless byte-level tokenizer with ChatML special tokens and template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tok = Tokenizer(models.BPE(vocab={ch: i for i, ch in enumerate(alphabet)}, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    fast.chat_template = CHATML
+    out = tmp_path_factory.mktemp("tokenizer")
+    fast.save_pretrained(out)
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    text = "<|im_start|>user\nmodule m; assign y = a & ~b; endmodule<|im_end|>"
+    assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+    return tok
+
+
+def chat_prompt(tok, problem) -> str:
+    return tok.apply_chat_template(problem.messages(), tokenize=False, add_generation_prompt=True)
+
+
+def correct(problem) -> str:
+    return answer_text(problem.golden, "Straight from the spec.")
+
+
+def mutant(problem) -> str:
+    return answer_text(mutants(problem.golden, limit=1)[0].text, "A subtle slip.")
+
+
+def malformed(problem) -> str:
+    return f"Here you go:\n```verilog\n{problem.golden}\n```"
+
+
+def compile_error(problem) -> str:
+    return answer_text(problem.golden.replace("endmodule", ""), "Forgot something.")
+
+
+def hostile(problem) -> str:
+    evil = 'initial begin $system("touch /tmp/verilog_env_pwned"); $display("PASS"); $finish; end\nendmodule'
+    return answer_text(problem.golden.replace("endmodule", evil, 1), "Trust me.")
+
+
+def request_output(tok, prompt_ids, text: str) -> RequestOutput:
+    """What vLLM's engine returns for one finished request (ids end with <|im_end|>)."""
+    ids = tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    completion = CompletionOutput(
+        index=0, text=text, token_ids=ids, cumulative_logprob=None, logprobs=None, finish_reason="stop"
+    )
+    return RequestOutput(
+        request_id="canned",
+        prompt=None,
+        prompt_token_ids=list(prompt_ids),
+        prompt_logprobs=None,
+        outputs=[completion],
+        finished=True,
+    )
+
+
+class ScriptedEngine:
+    """Stands in for the rollout actor's ``generate`` (the method the executors call)."""
+
+    def __init__(self, tok, answers: list[str]):
+        self.tok, self.answers, self.prompts = tok, list(answers), []
+
+    async def generate(self, prompt_token_ids, sampling_params, multi_modal_data=None):
+        self.prompts.append(self.tok.decode(prompt_token_ids))
+        return request_output(self.tok, prompt_token_ids, self.answers[len(self.prompts) - 1])
+
+
+# ------------------------------------------------------------------------- reward file
+
+
+def test_reward_file_through_openrlhf_executor(tokenizer):
+    executor = SingleTurnAgentExecutor(remote_rm_url=reward_func_path())  # loads the file as OpenRLHF does
+    assert executor.reward_func is not None and executor.reward_func.__module__ == "reward_func"
+    problem = SUITE.get("abs_diff8")
+    prompt = chat_prompt(tokenizer, problem)
+    golden_label = json.dumps({"golden": problem.golden, "id": "inline"})
+    cases = [
+        ("correct", correct(problem), problem.id, 1.0),
+        ("correct, golden as label", correct(problem), problem.golden, 1.0),
+        ("correct, JSON label", correct(problem), golden_label, 1.0),
+        ("wrong", mutant(problem), problem.id, 0.0),
+        ("malformed", malformed(problem), problem.id, 0.0),
+        ("hostile", hostile(problem), problem.id, 0.0),
+        ("compile error", compile_error(problem), problem.id, 0.0),
+        ("unknown label", correct(problem), "no_such_problem", 0.0),
+    ]
+    queries = [prompt + answer + "<|im_end|>" for _, answer, _, _ in cases]
+    results = asyncio.run(
+        executor._fetch_rewards_via_func(queries, [prompt] * len(cases), [label for _, _, label, _ in cases])
+    )
+    assert len(results) == len(cases)
+    for (name, _, _, expected), info in zip(cases, results):
+        assert set(info) == {"rewards", "scores", "extra_logs"}, name
+        assert isinstance(info["rewards"], torch.Tensor) and info["rewards"].tolist() == [expected], name
+        assert info["scores"].tolist() == [expected], name
+        assert set(info["extra_logs"]) == set(scoring.LOG_KEYS), name
+    logs = {name: {k: v.item() for k, v in info["extra_logs"].items()} for (name, *_), info in zip(cases, results)}
+    assert logs["correct"]["correct"] == 1.0 and logs["correct"]["format_ok"] == 1.0
+    assert logs["wrong"]["mismatch"] == 1.0
+    assert logs["malformed"]["format_ok"] == 0.0
+    assert logs["hostile"]["rejected"] == 1.0
+    assert logs["compile error"]["compile_error"] == 1.0
+    assert logs["unknown label"]["label_error"] == 1.0
+    assert not os.path.exists("/tmp/verilog_env_pwned")
+
+
+def test_reward_file_inside_openrlhf_single_turn_execute(tokenizer):
+    """The whole single-turn path: tokenise, generate, decode the query, reward, output."""
+    executor = SingleTurnAgentExecutor(remote_rm_url=reward_func_path())
+    problem = SUITE.get("counter_mod10")
+    for answer, expected in ((correct(problem), 1.0), (mutant(problem), 0.0)):
+        out = asyncio.run(
+            executor.execute(
+                prompt=chat_prompt(tokenizer, problem),
+                label=problem.id,
+                sampling_params=SamplingParams(max_tokens=None, logprobs=None),
+                max_length=8192,
+                hf_tokenizer=tokenizer,
+                llm_engine=ScriptedEngine(tokenizer, [answer]),
+            )
+        )
+        assert out["reward"].tolist() == [expected] and out["scores"].tolist() == [expected]
+        assert out["extra_logs"]["correct"].item() == expected
+
+
+def test_reward_file_never_raises(tokenizer, monkeypatch):
+    executor = SingleTurnAgentExecutor(remote_rm_url=reward_func_path())
+    func = executor.reward_func
+    problem = SUITE.get("abs_diff8")
+    prompt = chat_prompt(tokenizer, problem)
+
+    # a query that is not text
+    out = func([None], [prompt], [problem.id])
+    assert out["rewards"].tolist() == [0.0] and out["extra_logs"]["reward_internal_error"].tolist() == [1.0]
+
+    # the checker itself fails
+    def broken(*args, **kwargs):
+        raise RuntimeError("checker exploded")
+
+    monkeypatch.setattr(scoring, "score_many", broken)
+    out = func([prompt + correct(problem)], [prompt], [problem.id])
+    assert out["rewards"].tolist() == [0.0] and out["extra_logs"]["reward_internal_error"].tolist() == [1.0]
+
+    # a bug anywhere inside reward_func
+    def bug(*args, **kwargs):
+        raise KeyError("bug")
+
+    monkeypatch.setitem(func.__globals__, "score_responses", bug)
+    out = func([prompt + correct(problem)], [prompt], [problem.id])
+    assert out["rewards"].tolist() == [0.0] and out["extra_logs"]["reward_internal_error"].tolist() == [1.0]
+    assert set(out["extra_logs"]) == set(scoring.LOG_KEYS)
+
+
+def test_reward_deadline(monkeypatch):
+    problem = SUITE.get("abs_diff8")
+
+    def slow(*args, **kwargs):
+        time.sleep(1.0)
+        raise AssertionError("never reached in time")
+
+    monkeypatch.setattr(scoring, "score_many", slow)
+    started = time.monotonic()
+    [outcome] = scoring.score_responses([correct(problem)], [problem.id], scoring.Settings(deadline=0.2))
+    assert time.monotonic() - started < 0.9
+    assert outcome.reward == 0.0 and outcome.logs["reward_timeout"] == 1.0
+
+
+def test_settings_from_env():
+    s = scoring.Settings.from_env(
+        {"VERILOG_REWARD_FORMAT_PENALTY": "0.1", "VERILOG_REWARD_REQUIRE_FORMAT": "0", "VERILOG_REWARD_DEADLINE": "bad"}
+    )
+    assert s.reward.format_penalty == 0.1 and not s.reward.require_format and s.deadline == 120.0
+
+
+# ------------------------------------------------------------------------------ agent
+
+
+def test_agent_through_openrlhf_multi_turn_executor(tokenizer):
+    executor = _load_agent_executor(agent_path())  # OpenRLHF's own loader
+    assert isinstance(executor, MultiTurnAgentExecutor)
+    problem = SUITE.get("abs_diff8")
+    prompt = chat_prompt(tokenizer, problem)
+    engine = ScriptedEngine(tokenizer, [mutant(problem), correct(problem)])
+    out = asyncio.run(
+        executor.execute(
+            prompt=prompt,
+            label=problem.id,
+            sampling_params=SamplingParams(max_tokens=None, logprobs=None),
+            max_length=8192,
+            hf_tokenizer=tokenizer,
+            llm_engine=engine,
+        )
+    )
+    assert out["reward"] == 1.0 and out["scores"].tolist() == [1.0]
+    assert len(out["action_ranges"]) == 2 and len(engine.prompts) == 2
+    second_turn = engine.prompts[1]
+    feedback = second_turn[len(prompt) :]
+    assert "behaves differently" in feedback and "expected" in feedback.lower()
+    assert "<|im_end|>\n<|im_start|>user\n" in feedback and feedback.endswith("<|im_start|>assistant\n")
+    assert problem.golden not in feedback  # only the golden's outputs, never its code
+    assert out["extra_logs"]["turns"].item() == 2.0 and out["extra_logs"]["correct"].item() == 1.0
+
+
+def test_agent_gives_compiler_feedback_and_stops_at_turn_limit(tokenizer, monkeypatch):
+    monkeypatch.setenv("VERILOG_AGENT_MAX_TURNS", "2")
+    executor = _load_agent_executor(agent_path())
+    problem = SUITE.get("counter_mod10")
+    engine = ScriptedEngine(tokenizer, [compile_error(problem), malformed(problem), correct(problem)])
+    out = asyncio.run(
+        executor.execute(
+            prompt=chat_prompt(tokenizer, problem),
+            label=problem.id,
+            sampling_params=SamplingParams(max_tokens=None, logprobs=None),
+            max_length=8192,
+            hf_tokenizer=tokenizer,
+            llm_engine=engine,
+        )
+    )
+    assert len(engine.prompts) == 2 and out["reward"] == 0.0 and out["scores"].tolist() == [0.0]
+    assert "does not compile" in engine.prompts[1]
+    assert out["extra_logs"]["turns"].item() == 2.0 and out["extra_logs"]["format_ok"].item() == 0.0
+
+
+# ------------------------------------------------------------- data and launchers (no Ray)
+
+
+def test_sft_rows_parse_and_match_rl_prompts():
+    rows = suite_sft_rows(SUITE)
+    assert len(rows) == len(SUITE) and not check_rows(rows)
+    rl = {r["problem_id"]: r["input"] for r in export_rows(SUITE, "openrlhf")}
+    for row in rows[:5]:
+        assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
+        assert row["messages"][:2] == rl[row["problem_id"]]
+    [row] = record_sft_rows(
+        [
+            {
+                "spec": "Make an inverter TopModule(a, y).",
+                "code": "module TopModule(input a, output y); assign y = ~a; endmodule",
+                "reasoning": "y is not a",
+            }
+        ]
+    )
+    assert "<think>\ny is not a\n</think>" in row["messages"][-1]["content"] and not check_rows([row])
+
+
+def test_dapo_launcher_defaults_yield_to_user_flags():
+    _, options, argv = train_dapo.parse(
+        ["--adaptive.estimator", "ema", "--rollout.batch_size", "64", "--actor.eps_clip_low_high", "0.1", "0.2"]
+    )
+    assert options["estimator"] == "ema"
+    assert argv.count("--rollout.batch_size") == 1 and argv[argv.index("--rollout.batch_size") + 1] == "64"
+    assert argv.count("--actor.eps_clip_low_high") == 1
+    assert "--algo.dynamic_filtering_enable" in argv and reward_func_path() in argv
+    _, _, argv = train_dapo.parse(["--verilog.agent"])
+    assert agent_path() in argv and "--reward.remote_url" not in argv
+    _, options, _ = train_dapo.parse(["--adaptive.off"])
+    assert options is None
+
+
+# ------------------------------------------------------------------ with a local Ray
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(flash_attn_path):
+    # workers import this module (the engine stand-in lives here), the repository and flash-attn's stand-in
+    path = os.pathsep.join(
+        p for p in (flash_attn_path, str(TESTS_DIR), str(REPO), os.environ.get("PYTHONPATH", "")) if p
+    )
+    env = {
+        "PYTHONPATH": path,
+        "VERILOG_ENV_SUITES": "starter",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
+    ray.init(num_cpus=4, include_dashboard=False, object_store_memory=256 * 1024 * 1024, runtime_env={"env_vars": env})
+    yield
+    ray.shutdown()
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def launched(ray_cluster, tokenizer_dir, tmp_path_factory):
+    """Run ``python -m trainers.openrlhf.train_dapo`` for real up to the point where
+    ``train_ppo_ray.train`` builds its strategy; return the parsed args and the dataset."""
+    problems = [SUITE[i] for i in range(24)]
+    data = tmp_path_factory.mktemp("rl") / "rl.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in export_rows(problems, "openrlhf")))
+    argv = (
+        f"--actor.model_name_or_path {tokenizer_dir} --data.prompt_dataset {data} --rollout.batch_size 4 "
+        "--rollout.n_samples_per_prompt 4 --train.batch_size 16 --actor.num_gpus_per_node 1 --vllm.num_engines 2 "
+        "--data.max_len 8192 --rollout.max_new_tokens 4096 --adaptive.max_round_prompts 12 --adaptive.estimator beta"
+    ).split()
+    captured = {}
+
+    def stop(args):
+        captured["args"] = args
+        raise _Stop
+
+    import openrlhf.utils
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(openrlhf.utils, "get_strategy", stop)
+        with pytest.raises(_Stop):
+            train_dapo.main(argv)
+    return captured["args"], problems
+
+
+def test_launcher_parses_with_openrlhf_cli_and_patches_trainers(launched):
+    args, _ = launched
+    assert list(args.actor.eps_clip_low_high) == [0.2, 0.28]
+    assert args.algo.dynamic_filtering_enable and args.algo.advantage.estimator == "group_norm"
+    assert args.reward.overlong_buffer_len == 1024 and args.reward.overlong_penalty_factor == 1.0
+    assert args.actor.adam.lr == 1e-6 and args.actor.max_norm == 0.5 and args.algo.kl.init_coef == 0
+    assert args.rollout.temperature == 1.0 and args.reward.remote_url == [reward_func_path()]
+    assert args.rollout.batch_size == 4 and args.data.apply_chat_template and args.data.label_key == "label"
+    import openrlhf.trainer.ppo_trainer as sync_trainer
+    import openrlhf.trainer.ppo_trainer_async as async_trainer
+
+    cls = sync_trainer.SamplesGenerator
+    assert issubclass(cls, AdaptiveSamplesGenerator) and async_trainer.SamplesGenerator is cls
+    assert cls.adaptive_options == AdaptiveOptions(estimator="beta", max_round_prompts=12)
+    # what Ray ships: the actor classes by value, with the globals their methods read
+    for actor in (sync_trainer.PPOTrainer, async_trainer.PPOTrainerAsync):
+        shipped = ray.cloudpickle.loads(ray.cloudpickle.dumps(actor.__ray_metadata__.modified_class))
+        original = shipped.__ray_actor_class__
+        if actor is async_trainer.PPOTrainerAsync:
+            original = original.__init__.__globals__["GenerateSamplesActor"].__ray_metadata__.modified_class
+            original = original.__ray_actor_class__
+        assert original.__init__.__globals__["SamplesGenerator"].adaptive_options == cls.adaptive_options
+
+
+def _canned_answers(problems):
+    """Per problem, the 4 answers its group gets: every third problem is informative
+    (2 right, 2 wrong); the others are all right or all wrong."""
+    canned, informative = {}, []
+    for i, p in enumerate(problems):
+        if i % 3 == 1:
+            canned[p.spec] = [correct(p), malformed(p), correct(p), compile_error(p)]
+            informative.append(p.id)
+        elif i % 3 == 0:
+            canned[p.spec] = [correct(p)] * 4
+        else:
+            canned[p.spec] = [malformed(p), compile_error(p), malformed(p), hostile(p)]
+    return canned, informative
+
+
+_RolloutActorClass = RolloutRayActor.__ray_metadata__.modified_class.__ray_actor_class__
+
+
+class CannedRolloutActor(_RolloutActorClass):
+    """OpenRLHF's rollout actor with its vLLM engine replaced by canned answers: the
+    executor is chosen as the real ``__init__`` does, and ``generate_responses`` (the
+    method ``SamplesGenerator`` calls) is the real one, running the real executor with
+    this actor as its engine."""
+
+    def __init__(self, canned: dict, tokenizer_dir: str, remote_rm_url=None, agent_func_path=None):
+        from transformers import AutoTokenizer
+
+        self.executor = (
+            _load_agent_executor(agent_func_path) if agent_func_path else SingleTurnAgentExecutor(remote_rm_url)
+        )
+        self.canned, self.served = canned, {}
+        self.tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+
+    async def generate(self, prompt_token_ids, sampling_params, multi_modal_data=None):
+        prompt = self.tok.decode(prompt_token_ids)
+        key = next(k for k in self.canned if k in prompt)
+        n = self.served[key] = self.served.get(key, 0) + 1
+        return request_output(self.tok, prompt_token_ids, self.canned[key][(n - 1) % len(self.canned[key])])
+
+    def get_num_unfinished_requests(self) -> int:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def engines(launched, tokenizer_dir):
+    _, problems = launched
+    canned, _ = _canned_answers(problems)
+    remote = ray.remote(CannedRolloutActor)
+    actors = [
+        remote.options(num_cpus=0).remote(canned, tokenizer_dir, remote_rm_url=reward_func_path()) for _ in range(2)
+    ]
+    ray.get([a.get_num_unfinished_requests.remote() for a in actors])
+    return actors
+
+
+def _dataloader(args, tok):
+    from openrlhf.datasets import PromptDataset
+    from openrlhf.datasets.utils import blending_datasets
+    from openrlhf.utils import get_strategy
+
+    strategy = get_strategy(args)
+    data = blending_datasets(args.data.prompt_dataset, None, strategy)
+    dataset = PromptDataset(data, tok, strategy, input_template=args.data.input_template)
+    return strategy, strategy.setup_dataloader(dataset, 1, True, False, dataset.collate_fn)  # in file order
+
+
+def _run_steps(gen, steps, generate_kwargs):
+    calls = []
+    dispatch = gen._dispatch_prompts_to_vllm
+
+    def counting(prompts, labels, **kw):
+        calls.append(len(prompts))
+        return dispatch(prompts, labels, **kw)
+
+    gen._dispatch_prompts_to_vllm = counting
+    batches = [gen.generate_samples(**generate_kwargs)[0] for _ in range(steps)]
+    return batches, calls
+
+
+def _groups(batch, problems):
+    by_spec = {p.spec: p.id for p in problems}
+    out: dict[str, list[float]] = {}
+    for e in batch:
+        pid = next(pid for spec, pid in by_spec.items() if spec in e.prompts[0])
+        out.setdefault(pid, []).append(e.rewards.flatten()[0].item())
+    return out
+
+
+def test_adaptive_generator_fewer_rounds_same_groups(launched, engines, tokenizer):
+    args, problems = launched
+    strategy, stock_loader = _dataloader(args, tokenizer)
+    _, adaptive_loader = _dataloader(args, tokenizer)
+    import openrlhf.trainer.ppo_trainer as sync_trainer
+
+    stock = SamplesGenerator(strategy, stock_loader, None, tokenizer, engines)
+    adaptive = sync_trainer.SamplesGenerator(strategy, adaptive_loader, None, tokenizer, engines)  # as installed
+    assert isinstance(adaptive, AdaptiveSamplesGenerator)
+    kwargs = {  # what train_ppo_ray passes as generate kwargs
+        "do_sample": True,
+        "max_len": args.data.max_len,
+        "max_new_tokens": args.rollout.max_new_tokens,
+        "temperature": args.rollout.temperature,
+        "top_p": args.rollout.top_p,
+    }
+
+    stock_batches, stock_calls = _run_steps(stock, 2, kwargs)
+    adaptive_batches, adaptive_calls = _run_steps(adaptive, 2, kwargs)
+
+    _, informative = _canned_answers(problems)
+    for step, (s, a) in enumerate(zip(stock_batches, adaptive_batches)):
+        sg, ag = _groups(s, problems), _groups(a, problems)
+        assert set(sg) == set(ag) == set(informative[4 * step : 4 * step + 4]), step  # same kept groups
+        for pid, rewards in ag.items():  # real checks: 2 right, 2 wrong
+            assert sorted(rewards) == [0.0, 0.0, 1.0, 1.0] and sorted(sg[pid]) == sorted(rewards), pid
+        assert len(a) == 16 and all("adaptive_rounds" in e.info and "correct" in e.info for e in a)
+    # stock: the first batch plus one dispatch per rejected prompt; adaptive: a few rounds
+    assert len(stock_calls) == 17 and len(adaptive_calls) == 3, (stock_calls, adaptive_calls)
+    assert adaptive.step_metrics.groups_from_surplus == 1
+
+
+def test_patched_class_reaches_the_ppo_trainer_actor(launched, engines, tokenizer_dir):
+    """OpenRLHF's own ``PPOTrainer`` actor, created by Ray from the driver-side class,
+    builds the adaptive generator and fills a batch with it."""
+    args, _ = launched
+    from openrlhf.trainer.ppo_trainer import PPOTrainer
+    from openrlhf.utils import get_strategy
+
+    trainer = PPOTrainer.options(num_cpus=0).remote(
+        tokenizer_dir,
+        get_strategy(args),
+        None,
+        None,
+        None,
+        None,
+        engines,
+        do_sample=True,
+        max_len=args.data.max_len,
+        max_new_tokens=args.rollout.max_new_tokens,
+        temperature=args.rollout.temperature,
+        top_p=args.rollout.top_p,
+    )
+
+    def one_step(self):
+        gen = self.samples_generator
+        samples, _, consumed, _ = gen.generate_samples(**self.generate_kwargs)
+        return (
+            type(gen).__mro__[1].__name__,
+            gen.adaptive_options,
+            [e.prompts[0] for e in samples],
+            [e.scores.flatten()[0].item() for e in samples],
+            consumed,
+        )
+
+    base, options, prompts, scores, consumed = ray.get(trainer.__ray_call__.remote(one_step), timeout=120)
+    assert base == "AdaptiveSamplesGenerator" and options.max_round_prompts == 12
+    assert len(prompts) == 16 and consumed > 4
+    for start in range(0, 16, 4):  # every kept group has both right and wrong answers
+        assert len(set(prompts[start : start + 4])) == 1 and 0 < sum(scores[start : start + 4]) < 4
+    ray.kill(trainer)
+
+
+def test_sft_launcher_and_data_through_openrlhf_sft_dataset(flash_attn_path, tokenizer, tmp_path):
+    """``train_sft``'s command line parsed by OpenRLHF's own ``train_sft``, and our SFT rows
+    read by its ``SFTDataset``: the prompt ends where the assistant turn starts and the
+    trained response is exactly our answer."""
+    data = tmp_path / "sft.jsonl"
+    rows = suite_sft_rows([SUITE.get("abs_diff8"), SUITE.get("counter_mod10")])
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    captured = {}
+
+    def stop(args):
+        captured["args"] = args
+        raise _Stop
+
+    import openrlhf.utils
+    from openrlhf.datasets import SFTDataset
+    from openrlhf.datasets.utils import blending_datasets
+
+    from trainers.openrlhf import train_sft
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(openrlhf.utils, "get_strategy", stop)
+        with pytest.raises(_Stop):
+            train_sft.main(["--model.model_name_or_path", "unused", "--data.dataset", str(data)])
+    args = captured["args"]
+    assert args.data.input_key == "messages" and args.data.apply_chat_template and args.data.max_len == 16384
+    assert args.train.max_epochs == 6 and args.adam.lr == 1e-5 and args.ds.zero_stage == 3
+    strategy = openrlhf.utils.get_strategy(args)
+    dataset = SFTDataset(
+        blending_datasets(str(data), None, strategy), tokenizer, args.data.max_len, strategy, num_processors=1
+    )
+    assert len(dataset) == 2
+    assert dataset.prompts[0].startswith("<|im_start|>system\n") and dataset.prompts[0].endswith(
+        "<|im_start|>assistant\n"
+    )
+    assert dataset.responses[0] == rows[0]["messages"][-1]["content"] + "<|im_end|>\n"

@@ -1,0 +1,146 @@
+"""Adaptive DAPO with OpenRLHF: ``python -m trainers.openrlhf.train_dapo [options] [OpenRLHF flags]``.
+
+Runs ``openrlhf.cli.train_ppo_ray`` in this process after
+
+1. taking out this launcher's own flags (``--adaptive.*``, ``--verilog.*``, below);
+2. adding CodeV-R1's DAPO settings for every flag the command line does not give
+   (:data:`DAPO_DEFAULTS`: decoupled clip 0.2/0.28, dynamic filtering, group-normalised
+   advantages, 16 samples x 128 prompts, mini-batch 64 prompts, lr 1e-6, grad clip 0.5,
+   no KL, overlong buffer 1024 with penalty 1.0, temperature 1.0, 16K responses), and the
+   dataset keys of ``verilog-env export --format openrlhf``; and, unless the command line
+   names a reward (``--reward.remote_url``, ``--reward.model_name_or_path`` or
+   ``--train.agent_func_path``), this package's reward file;
+3. installing :class:`~trainers.openrlhf.samples_generator.AdaptiveSamplesGenerator`
+   as the class OpenRLHF's trainers build (unless ``--adaptive.off``).
+
+Own flags::
+
+    --adaptive.off                  keep OpenRLHF's stock dynamic filtering
+    --adaptive.estimator NAME       beta (default) | ema | running_min
+    --adaptive.floor P              smallest survival estimate used to size a round (0.1)
+    --adaptive.max_round_prompts N  largest round (4096)
+    --adaptive.max_rounds N         rounds per step before a short batch (8)
+    --adaptive.no_surplus           drop surviving groups beyond the batch
+    --adaptive.max_surplus_age N    steps a kept group may wait (1)
+    --adaptive.margin_z Z           round-size safety margin in binomial std (1.3)
+    --adaptive.min_std S            keep a group iff std(scores) > S (1e-6)
+    --verilog.agent                 multi-turn: use trainers/openrlhf/agent.py as the agent
+    --verilog.dry_run               print the OpenRLHF command line and exit
+
+Everything else goes to OpenRLHF unchanged (later flags win, so any default can be
+overridden by giving the flag). Example::
+
+    python -m trainers.openrlhf.train_dapo \\
+        --actor.model_name_or_path ckpt/qwen7b-sft --data.prompt_dataset data/rl.jsonl \\
+        --vllm.num_engines 4 --actor.num_gpus_per_node 4 --ckpt.output_dir ckpt/dapo
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+
+from trainers.openrlhf import agent_path, reward_func_path
+from trainers.openrlhf._launch import Default, has_flag, run_module, with_defaults
+
+OPENRLHF_MODULE = "openrlhf.cli.train_ppo_ray"
+
+DAPO_DEFAULTS: tuple[Default, ...] = (
+    ("--algo.advantage.estimator", ("group_norm",)),
+    ("--actor.eps_clip_low_high", ("0.2", "0.28")),
+    ("--actor.loss_agg_mode", ("token-mean",)),
+    ("--algo.dynamic_filtering_enable", ()),
+    ("--reward.overlong_buffer_len", ("1024",)),
+    ("--reward.overlong_penalty_factor", ("1.0",)),
+    ("--rollout.n_samples_per_prompt", ("16",)),
+    ("--rollout.batch_size", ("128",)),
+    ("--train.batch_size", ("1024",)),  # mini-batch of 64 prompts x 16 samples
+    ("--actor.adam.lr", ("1e-6",)),
+    ("--actor.max_norm", ("0.5",)),
+    ("--algo.kl.init_coef", ("0",)),  # no KL term, hence no reference model
+    ("--rollout.temperature", ("1.0",)),
+    ("--rollout.max_new_tokens", ("16384",)),
+    ("--data.max_len", ("18432",)),  # 16K response + prompt
+    ("--data.input_key", ("input",)),
+    ("--data.label_key", ("label",)),
+    ("--data.apply_chat_template", ()),
+)
+"""CodeV-R1's DAPO settings (and the dataset keys of our exporter), as OpenRLHF 0.11.2 flags."""
+
+REWARD_FLAGS = ("--reward.remote_url", "--reward.model_name_or_path", "--train.agent_func_path")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m trainers.openrlhf.train_dapo",
+        description="Adaptive DAPO with OpenRLHF (other flags go to openrlhf.cli.train_ppo_ray).",
+        allow_abbrev=False,
+        add_help=False,
+    )
+    p.add_argument("--verilog.help", dest="help", action="store_true", help="show this launcher's flags")
+    a = p.add_argument_group("adaptive DAPO")
+    a.add_argument("--adaptive.off", dest="off", action="store_true")
+    a.add_argument("--adaptive.estimator", dest="estimator", default="beta", choices=("beta", "ema", "running_min"))
+    a.add_argument("--adaptive.floor", dest="floor", type=float, default=0.1)
+    a.add_argument("--adaptive.max_round_prompts", dest="max_round_prompts", type=int, default=4096)
+    a.add_argument("--adaptive.max_rounds", dest="max_rounds", type=int, default=8)
+    a.add_argument("--adaptive.no_surplus", dest="no_surplus", action="store_true")
+    a.add_argument("--adaptive.max_surplus_age", dest="max_surplus_age", type=int, default=1)
+    a.add_argument("--adaptive.margin_z", dest="margin_z", type=float, default=1.3)
+    a.add_argument("--adaptive.min_std", dest="min_std", type=float, default=1e-6)
+    v = p.add_argument_group("verilog-env")
+    v.add_argument("--verilog.agent", dest="agent", action="store_true")
+    v.add_argument("--verilog.dry_run", dest="dry_run", action="store_true")
+    return p
+
+
+def parse(argv: Sequence[str]):
+    """``(our options, OpenRLHF argv with defaults)``; ``options`` is an
+    :class:`~trainers.openrlhf.samples_generator.AdaptiveOptions`-shaped dict, or
+    ``None`` with ``--adaptive.off``."""
+    ns, rest = build_parser().parse_known_args(list(argv))
+    bad = [arg for arg in rest if arg.startswith(("--adaptive.", "--verilog."))]
+    if bad:
+        raise SystemExit(f"train_dapo: unknown launcher flag(s) {bad}; see --verilog.help")
+    if ns.agent:
+        if has_flag(rest, "--train.agent_func_path"):
+            raise SystemExit("train_dapo: --verilog.agent and --train.agent_func_path both name an agent")
+        rest = ["--train.agent_func_path", agent_path(), *rest]
+    defaults = list(DAPO_DEFAULTS)
+    if not any(has_flag(rest, flag) for flag in REWARD_FLAGS):
+        defaults.append(("--reward.remote_url", (reward_func_path(),)))
+    options = None
+    if not ns.off:
+        options = {
+            "estimator": ns.estimator,
+            "floor": ns.floor,
+            "max_round_prompts": ns.max_round_prompts,
+            "max_rounds": ns.max_rounds,
+            "keep_surplus": not ns.no_surplus,
+            "max_surplus_age": ns.max_surplus_age,
+            "margin_z": ns.margin_z,
+            "min_std": ns.min_std,
+        }
+    return ns, options, with_defaults(rest, defaults)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ns, options, openrlhf_argv = parse(sys.argv[1:] if argv is None else argv)
+    if ns.help:
+        build_parser().print_help()
+        return
+    if ns.dry_run:
+        adaptive = "stock dynamic filtering" if options is None else f"adaptive DAPO {options}"
+        print(f"# {adaptive}\npython -m {OPENRLHF_MODULE} {shlex.join(openrlhf_argv)}")
+        return
+    if options is not None:
+        from trainers.openrlhf.samples_generator import AdaptiveOptions, install
+
+        install(AdaptiveOptions(**options))
+    run_module(OPENRLHF_MODULE, openrlhf_argv)
+
+
+if __name__ == "__main__":
+    main()
