@@ -1,0 +1,93 @@
+"""``verilog-env train ...``: the trainers' subcommands, added to the ``verilog-env`` CLI
+through the entry-point group ``verilog_env.commands`` (so ``verilog_env`` never imports
+this layer)::
+
+    verilog-env train sft  --config FILE.yaml [--set KEY=VALUE ...]
+    verilog-env train dapo --config FILE.yaml [--set KEY=VALUE ...]
+    verilog-env train demo [--seed N] [--out DIR] [--quick] [--device auto|cpu|cuda]
+
+Nothing heavy (torch, transformers) is imported until a subcommand runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    """Add ``train`` (with ``sft``, ``dapo`` and ``demo``) to the ``verilog-env`` subparsers."""
+    train = subparsers.add_parser(
+        "train", help="SFT warm-up, DAPO and the end-to-end demo (needs the 'train' extra)",
+        description="Train models with the verilog-env reward: SFT distillation, then adaptive DAPO.",
+    )
+    sub = train.add_subparsers(dest="train_command", required=True)
+    for name, what in (("sft", "SFT warm-up on (spec, reasoning, code) records"),
+                       ("dapo", "adaptive DAPO against the simulation reward")):
+        p = sub.add_parser(name, help=what, description=f"{what}. Keys: see trainers/{'sft' if name == 'sft' else 'dapo/trainer'}.py "
+                           "or examples/configs/.")
+        p.add_argument("--config", required=True, metavar="FILE.yaml", help="YAML config (keys of the config dataclass)")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override one key (repeatable), e.g. --set lr=1e-5")
+        p.set_defaults(func=_cmd_sft if name == "sft" else _cmd_dapo)
+    demo = sub.add_parser("demo", help="SFT then adaptive DAPO on a tiny model built from scratch (no downloads)",
+                          description="Build a tokenizer and tiny model from scratch, SFT them on imperfect teacher "
+                          "data for generated Verilog tasks, then run adaptive DAPO with simulation rewards; writes "
+                          "report.md, report.png and metrics.")
+    add_demo_arguments(demo)
+    demo.set_defaults(func=_cmd_demo)
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="seed of the teacher data, the model and the RL run")
+    parser.add_argument("--out", default="runs/demo", help="report directory (default: runs/demo)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (about a minute; numbers meaningless)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines still print)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a size of the demo (see trainers.demo.DemoSettings), e.g. --set rl_steps=60")
+
+
+def _fail(message: str) -> int:
+    print(f"verilog-env train: {message}", file=sys.stderr)
+    return 2
+
+
+def _run(kind: str, args: argparse.Namespace) -> int:
+    try:
+        from .config import ConfigError, load_config
+    except ImportError as error:
+        return _fail(f"{error}; install the training extra: pip install 'verilog-env[train]'")
+    try:
+        if kind == "sft":
+            from .sft import SFTConfig as Config
+            from .sft import main_config
+        else:
+            from .dapo.trainer import DAPOConfig as Config
+            from .dapo.trainer import main_config
+    except ImportError as error:
+        return _fail(f"{error}; install the training extra: pip install 'verilog-env[train]'")
+    try:
+        config = load_config(Config, args.config, args.overrides)
+        summary = main_config(config)
+    except ConfigError as error:
+        return _fail(str(error))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_sft(args: argparse.Namespace) -> int:
+    return _run("sft", args)
+
+
+def _cmd_dapo(args: argparse.Namespace) -> int:
+    return _run("dapo", args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from .demo import run_from_args
+    except ImportError as error:
+        return _fail(f"{error}; install the training extra: pip install 'verilog-env[train]'")
+    return run_from_args(args)
