@@ -1,0 +1,52 @@
+"""Verification: the equivalence checker on (original, regenerated) pairs, with a cache.
+
+Every pair goes through :func:`verilog_env.check_requests` (all cores; pairs sharing a
+golden are simulated together; identical pairs are checked once). Verdicts are stored in
+the state store by a key of (golden, candidate, top, seed, cycles, timeout), so a rerun
+checks only new pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from .config import VerifyConfig
+from .state import StateStore, content_key
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    golden: str
+    candidate: str
+    top: str
+
+
+def _options(config: VerifyConfig) -> dict[str, Any]:
+    from verilog_env.equiv.check import DEFAULT_CYCLES
+
+    return {"seed": config.seed, "cycles": config.cycles or DEFAULT_CYCLES, "timeout": config.timeout}
+
+
+def check_pairs(pairs: Sequence[Pair], store: StateStore, config: VerifyConfig, *, progress: bool = False) -> list[dict[str, Any]]:
+    """One ``{"status", "reason", "cached"}`` per pair, in order."""
+    from verilog_env import CheckRequest, check_requests
+
+    options = _options(config)
+    keys = [content_key("verdict", p.golden, p.candidate, p.top, options) for p in pairs]
+    known = store.get_many("verdict", keys)
+    todo: dict[str, Pair] = {}
+    for key, pair in zip(keys, pairs):
+        if key not in known and key not in todo:
+            todo[key] = pair
+    if todo:
+        requests = [CheckRequest(p.golden, p.candidate, top=p.top, candidate_top=p.top) for p in todo.values()]
+        verdicts = check_requests(requests, progress=progress, **options)
+        fresh = {}
+        for key, verdict in zip(todo, verdicts):
+            reason = (verdict.reason or "").strip()
+            fresh[key] = {"status": verdict.status.value, "reason": reason[:2000]}
+        store.put_many("verdict", fresh)
+        known.update(fresh)
+    return [{**known[key], "cached": key not in todo} for key in keys]
