@@ -23,7 +23,7 @@ test: setup
 	if [ $$rc -eq 5 ]; then echo "verilog-env: no tests collected" >&2; exit 1; fi; exit $$rc
 
 demo: setup
-	$(VENV)/bin/verilog-env demo
+	$(VENV)/bin/verilog-env train demo
 
 bench: setup
 	$(PY) -m benchmarks.verifier_speed
