@@ -119,27 +119,28 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file; every problem is a one-line :class:`ConfigError`."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    yaml = _yaml()
+    try:
+        loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{p}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
+    if loaded is not None and not isinstance(loaded, Mapping):
+        raise ConfigError(f"{p}: expected a mapping of keys to values at the top level")
+    return dict(loaded or {})
+
+
 def load_config(cls: type[C], path: str | Path | None = None, overrides: Iterable[str] = ()) -> C:
     """Load ``cls`` from a YAML file (or only from ``overrides`` when ``path`` is None)."""
-    data: dict[str, Any] = {}
-    source = "overrides"
-    if path is not None:
-        p = Path(path)
-        source = str(p)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        yaml = _yaml()
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise ConfigError(f"{p}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
-        if loaded is not None and not isinstance(loaded, Mapping):
-            raise ConfigError(f"{p}: expected a mapping of keys to values at the top level")
-        data = dict(loaded or {})
+    data = read_yaml_mapping(path) if path is not None else {}
     data.update(parse_overrides(overrides))
-    return config_from_dict(cls, data, source=source)
+    return config_from_dict(cls, data, source=str(path) if path is not None else "overrides")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -18,7 +18,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from trainers.config import ConfigError, config_from_dict, parse_overrides
+from trainers.config import (
+    ConfigError,
+    config_from_dict,
+    parse_overrides,
+    read_yaml_mapping,
+)
 
 DEFAULT_DECONTAM_SUITES = ("verilogeval-v2-spec-to-rtl", "rtllm-v1.1")
 
@@ -331,26 +336,8 @@ def load_synth_config(path: str | Path | None = None, overrides: Iterable[str] =
     """Load a :class:`SynthConfig` from YAML, then apply ``KEY=VALUE`` overrides (dotted keys
     reach into sections: ``describe.model=NAME``). Relative paths are relative to the
     current directory."""
-    data: dict[str, Any] = {}
-    source = "overrides"
-    if path is not None:
-        p = Path(path)
-        source = str(p)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            import yaml
-        except ImportError:
-            raise ConfigError("reading YAML configs needs pyyaml: pip install 'verilog-env[synth]'") from None
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise ConfigError(f"{p}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
-        if loaded is not None and not isinstance(loaded, Mapping):
-            raise ConfigError(f"{p}: expected a mapping of keys to values at the top level")
-        data = dict(loaded or {})
+    data = read_yaml_mapping(path) if path is not None else {}
+    source = str(path) if path is not None else "overrides"
     for key, value in parse_overrides(overrides).items():
         _set_nested(data, key, value)
     return config_from_dict(SynthConfig, data, source=source)
