@@ -181,12 +181,12 @@ def test_codev_r1_requires_pickle_opt_in(tmp_path):
 
 
 class _Evil:
-    def __reduce__(self):
-        return (print, ("pwned",))
+    def __reduce__(self):  # exec, not print: other tests' imports (ray) may replace builtins.print
+        return (exec, ("import sys; sys.stdout.write('pwned')",))
 
 
 def test_codev_r1_refuses_objects_even_when_opted_in(tmp_path, capsys):
     path = codev_parquet(tmp_path, pickle.dumps({"answer": {"code": _Evil()}}))
-    with pytest.raises(SuiteError, match="not a plain pickled dict .*refusing to load builtins.print"):
+    with pytest.raises(SuiteError, match="not a plain pickled dict .*refusing to load builtins.exec"):
         load_codev_r1(path, allow_pickle=True)
     assert "pwned" not in capsys.readouterr().out
