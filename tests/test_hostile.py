@@ -351,6 +351,20 @@ def test_exponential_fanout_recursion_is_bounded_in_time_and_memory(sandbox):
     assert_clean(sandbox)
 
 
+def test_running_out_of_worker_memory_rejects_the_design():
+    """pyslang turns the worker's address-space limit into MemoryError (std::bad_alloc).
+
+    Which of timeout or memory limit stops the fan-out design first depends on the host's
+    speed, so the mapping of the memory outcome is checked directly: the design is at
+    fault, so it is rejected, never reported as a checker failure.
+    """
+    from verilog_env.equiv.check import _failed
+
+    verdict = _failed(MemoryError("std::bad_alloc"))
+    assert verdict.status is Status.REJECTED
+    assert "memory limit" in verdict.reason
+
+
 def _limit(pid: int, name: str) -> str:
     for line in _proc_field(str(pid), "limits").splitlines():
         if line.startswith(name):

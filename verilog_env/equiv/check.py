@@ -97,6 +97,11 @@ def _failed(exc: BaseException) -> Verdict:
             Status.TIMEOUT,
             "checking did not finish in time (the design is too large or pathological to analyse)",
         )
+    if isinstance(exc, MemoryError):
+        # The worker's address-space limit stopped the analysis (pyslang raises
+        # std::bad_alloc as MemoryError): the design, not the checker, is at fault.
+        limit = WORKER_MEMORY_BYTES // 2**20
+        return Verdict(Status.REJECTED, f"analysing the design exceeded the checker's {limit} MiB memory limit")
     if isinstance(exc, pebble.ProcessExpired):
         return Verdict(Status.INTERNAL_ERROR, f"checker worker died (exit code {exc.exitcode}) on this input")
     return Verdict(Status.INTERNAL_ERROR, f"checker failed: {type(exc).__name__}: {exc}")
