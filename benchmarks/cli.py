@@ -44,13 +44,16 @@ def _load_registry(imports: list[str] | None) -> None:
             raise _usage_error(f"cannot import {name!r}: {error}") from None
 
 
-def _suite(name: str):
+def _suite(name: str, args: argparse.Namespace | None = None):
     from .registry import get_eval_suite
 
     try:
-        return get_eval_suite(name)
+        suite = get_eval_suite(name)
     except KeyError as error:
         raise _usage_error(error.args[0]) from None
+    if args is not None and getattr(args, "no_screen", False):
+        suite.screen_samples = False
+    return suite
 
 
 def _data_paths(values: list[str] | None, suites: list[str]) -> dict[str, str | None]:
@@ -191,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .harness import HarnessError, run
 
     _load_registry(args.imports)
-    suites = [_suite(name) for name in args.suite]
+    suites = [_suite(name, args) for name in args.suite]
     data = _data_paths(args.data, args.suite)
     loaded = [(suite, _load_problems(suite, data[suite.name], args.problems, args.limit)) for suite in suites]
     if args.problems:  # ids may belong to some of the suites only
@@ -298,7 +301,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from .harness import SAMPLES, HarnessError, run
 
     _load_registry(args.imports)
-    suite = _suite(args.suite)
+    suite = _suite(args.suite, args)
     problems = _load_problems(suite, _data_paths(args.data, [suite.name])[suite.name], args.problems, args.limit)
     header = {p.id: p.header for p in problems}
     samples_path = Path(args.samples)
@@ -363,6 +366,10 @@ def _scoring(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score-timeout", type=float, metavar="S", help="per-sample scoring time limit (default: the suite's)")
     p.add_argument("--ks", type=_ks, default=(1, 5, 10), metavar="K,K,...", help="pass@k to report (default: 1,5,10)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-screen", action="store_true",
+                   help="run every sample in the official testbench exactly as upstream does, including samples "
+                   "that end the simulation, print, or reach into the testbench (by default these are refused "
+                   "as 'screened': they can fake a pass)")
 
 
 def register(subparsers) -> None:

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .registry import BenchmarkDataError, EvalProblem, SampleScore
+from .screen import SCREENED, screen
 
 DATA_ENV = "VERILOG_ENV_BENCHMARKS"
 """Environment variable naming the benchmark data root (e.g. ``/data/shared/benchmarks``)."""
@@ -255,9 +256,9 @@ class ScoreCache:
         self.hits = 0
 
     @staticmethod
-    def key(suite: str, problem: EvalProblem, code: str, timeout: float | None) -> str:
+    def key(suite: str, problem: EvalProblem, code: str, timeout: float | None, screened: bool = True) -> str:
         h = hashlib.sha256()
-        for part in (suite, problem.key, str(problem.files.get("testbench", "")), repr(timeout)):
+        for part in (suite, problem.key, str(problem.files.get("testbench", "")), repr(timeout), repr(screened)):
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\0")
         h.update(code.encode("utf-8", "surrogatepass"))
@@ -293,6 +294,10 @@ class OfficialSuite:
 
     name: str
     cache_enabled: bool = True
+    screen_samples: bool = True
+    """True (default): refuse samples that could fake the testbench's verdict (ending the
+    simulation, printing, reaching into the testbench; :mod:`benchmarks.screen`) with
+    outcome ``screened``. False: score every sample exactly as upstream does."""
     dump_waveforms: bool = False
     """False (default): ``vvp ... -none``, the testbench's VCD dumping is a no-op (verdicts are
     unaffected, simulation is faster). True: upstream's exact command line, writing ``wave.vcd``."""
@@ -319,12 +324,17 @@ class OfficialSuite:
     def score(self, problem: EvalProblem, code: str, timeout: float | None = None) -> SampleScore:
         if problem.suite != self.name:
             raise ValueError(f"problem {problem.key} belongs to suite {problem.suite!r}, not {self.name!r}")
-        key = ScoreCache.key(self.name, problem, code, timeout) if self.cache_enabled else None
+        key = ScoreCache.key(self.name, problem, code, timeout, self.screen_samples) if self.cache_enabled else None
         if key is not None:
             found = self.cache.get(key)
             if found is not None:
                 return found
-        result = self.run_official(problem, code, timeout=timeout).to_score()
+        started = time.perf_counter()
+        why = screen(code, problem.top) if self.screen_samples else None
+        if why is not None:
+            result = SampleScore(False, SCREENED, why, time.perf_counter() - started)
+        else:
+            result = self.run_official(problem, code, timeout=timeout).to_score()
         if key is not None:
             self.cache.put(key, result)
         return result

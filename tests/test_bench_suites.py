@@ -7,6 +7,7 @@ with the benchmark's own testbench and checks the result against ``manifest.json
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -340,21 +341,58 @@ def test_rtllm_negative_samples():
 @pytest.mark.shared
 def test_hostile_sample_is_contained_and_cleaned_up():
     suite = get_eval_suite("verilogeval-v2-spec-to-rtl")
+    upstream = copy.copy(suite)
+    upstream.screen_samples = False  # the sandbox alone, as upstream runs samples
     p = problem("verilogeval-v2-spec-to-rtl", "Prob001_zero")
     before, children = workdirs(), child_processes()
     writer = (
         "module TopModule(output zero);\n  assign zero = 1'b0;\n  integer f;\n"
         "  initial begin f = $fopen(\"junk.txt\", \"w\"); $fdisplay(f, \"x\"); $fclose(f); end\nendmodule\n"
     )
-    assert suite.score(p, writer).passed  # as upstream: the flow runs the sample as given
-    system = suite.score(p, "module TopModule(output zero);\n  assign zero = 1'b0;\n"
-                            "  initial $system(\"touch /tmp/verilog_env_pwned\");\nendmodule\n")
+    assert upstream.score(p, writer).passed  # the sandbox's work directory took the file
+    assert suite.score(p, writer).outcome == "screened"
+    system = upstream.score(p, "module TopModule(output zero);\n  assign zero = 1'b0;\n"
+                               "  initial $system(\"touch /tmp/verilog_env_pwned\");\nendmodule\n")
     assert not system.passed and not Path("/tmp/verilog_env_pwned").exists()  # Icarus has no $system
-    flood = suite.score(p, "module TopModule(output zero);\n  assign zero = 1'b0;\n"
-                           "  initial forever $display(\"spam spam spam spam spam spam spam spam\");\nendmodule\n",
-                        timeout=5)
+    flood = upstream.score(p, "module TopModule(output zero);\n  assign zero = 1'b0;\n"
+                              "  initial forever $display(\"spam spam spam spam spam spam spam spam\");\nendmodule\n",
+                           timeout=5)
     assert not flood.passed
     assert workdirs() == before and child_processes() <= children
+
+
+FAKE_VERDICTS = {
+    # VerilogEval reads `Mismatches: 0 in N samples`; ending the simulation at time 0 prints it with N = 0.
+    "finish": ("verilogeval-v2-spec-to-rtl", "Prob001_zero",
+               "module TopModule(output zero);\n  assign zero = 1'b1;\n  initial $finish;\nendmodule\n",
+               "$finish"),
+    # ... and a hierarchical write into the testbench's error counter hides every mismatch.
+    "hierarchical": ("verilogeval-v2-spec-to-rtl", "Prob001_zero",
+                     "module TopModule(output zero);\n  assign zero = 1'b1;\n"
+                     "  always @(tb.stats1.errors) tb.stats1.errors = 0;\nendmodule\n",
+                     "tb.stats1.errors"),
+    # RTLLM passes any log with the banner in it.
+    "banner": ("rtllm-v1.1", "accu", None, "$display"),
+}
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("trick", sorted(FAKE_VERDICTS))
+def test_samples_that_fake_the_verdict_pass_upstream_but_are_screened(trick):
+    suite_name, pid, code, named = FAKE_VERDICTS[trick]
+    suite = get_eval_suite(suite_name)
+    p = problem(suite_name, pid)
+    if code is None:
+        right = reference_as_sample(p)
+        code = right.replace("data_out + data_in", "data_out - data_in").replace(
+            "endmodule", 'initial #1 $display("===========Your Design Passed===========");\nendmodule', 1)
+    upstream = copy.copy(suite)
+    upstream.screen_samples = False
+    assert upstream.score(p, code).passed, "the trick no longer fools the upstream flow; update this test"
+    screened = suite.score(p, code)
+    assert (screened.passed, screened.outcome) == (False, "screened")
+    assert named in screened.detail
+    assert suite.score(p, reference_as_sample(p)).passed
 
 
 def test_score_cache_and_score_many_order(tmp_path):

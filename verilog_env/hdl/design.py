@@ -133,7 +133,7 @@ def analyze(
     except ValueError as error:  # the simulator could not be given one timescale
         raise DesignError("unsupported", f"{role} has {error}") from None
 
-    modules, scoped_names = _declared_modules_and_dotted_names(source)
+    modules, scoped_names = declared_modules_and_dotted_names(source)
     if not modules:
         raise DesignError("compile_error", f"{role} source defines no module")
 
@@ -190,7 +190,7 @@ def analyze(
     )
 
 
-def _declared_modules_and_dotted_names(source: ParsedSource) -> tuple[list[str], dict[int, str]]:
+def declared_modules_and_dotted_names(source: ParsedSource) -> tuple[list[str], dict[int, str]]:
     """Module names declared in the text, and dotted names by their start offset."""
     modules: list[str] = []
     dotted: dict[int, str] = {}
