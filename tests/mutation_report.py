@@ -52,9 +52,10 @@ DEPTH = (
     "thousands of cycles (calendar: minutes and hours roll over after 3,540+ cycles)"
 )
 SEQUENCE = (
-    "needs a particular long input sequence (e.g. `ground` low for 20+ cycles in a given "
-    "state, six 1s then a 0, reset in a given state) that seed 0's default run does not "
-    "produce; more cycles (`cycles=4000`) catch all of these but one lemmings4 mutant"
+    "needs a particular long input sequence (e.g. `ground` low for exactly 19-21 cycles "
+    "while walking, six 1s then a 0 right after a flag, a load of 256+ then 256 cycles "
+    "without one) that seed 0's default run does not produce; `cycles=4000` catches some, "
+    "formal (`method=\"both\"`) all"
 )
 
 MISS_CAUSES: dict[str, str] = {
@@ -62,6 +63,7 @@ MISS_CAUSES: dict[str, str] = {
     "Prob155_lemmings4": SEQUENCE,
     "Prob119_fsm3": SEQUENCE,
     "Prob140_fsm_hdlc": SEQUENCE,
+    "Prob080_timer": SEQUENCE,
     "Prob139_2013_q2bfsm": SEQUENCE,
     "multi_16bit": SEQUENCE,
 }

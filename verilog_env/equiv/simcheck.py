@@ -72,14 +72,19 @@ class _Golden:
 
 
 def simulated_cycles(design: Design, cycles: int) -> int:
-    """``cycles``, stretched (up to 4x) for clocked designs whose literals hint at deep counters.
+    """``cycles``, stretched (up to 4x) for clocked designs that may hide deep states.
 
     A counter that wraps at 999 shows its wrap only after 1,000 reset-free cycles, and
     resets are left alone for the first half of a run; so a clocked golden using a
-    literal L below 65,536 is run for at least 4L + 64 cycles.
+    literal L below 65,536 is run for at least 4L + 64 cycles. A design driven only by
+    clocks and resets (a clock/calendar that counts on its own) gets 4x: its cascaded
+    counters roll over after the product of their limits (60 x 60 cycles for minutes).
     """
     if not design.clocks:
         return cycles
+    stimulus_ports = tuple(p for p in design.inputs if p.name not in design.clocks)
+    if stimulus.is_autonomous(stimulus_ports, tuple(design.resets)):
+        return 4 * cycles
     deepest = max((c for c in design.constants if c < 1 << 16), default=0)
     return min(max(cycles, 4 * deepest + 64), 4 * cycles)
 
@@ -301,7 +306,8 @@ def _simulate(
     nonce = secrets.token_hex(8)
     golden = reference.design
     stim = stimulus.generate(
-        reference.stimulus_ports, tuple(golden.resets), reference.ticks(options), options.seed, golden.constants
+        reference.stimulus_ports, tuple(golden.resets), reference.ticks(options), options.seed, golden.constants,
+        clocked=bool(golden.clocks),
     )
     limits = options.limits()
     key = _trace_key(golden_text, options)
