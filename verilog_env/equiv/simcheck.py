@@ -17,6 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ..hdl.design import Design, DesignError, analyze
 from ..hdl.rename import prefix_modules
 from ..sim import icarus
@@ -140,12 +142,15 @@ class GoldenTrace:
         """``{known-mask, value}`` per tick, as the candidate testbench reads it (computed once)."""
         width = len(self.samples[0])
         digits = (2 * width + 3) // 4
-        lines = []
-        for sample in self.samples:
-            known = int("".join("1" if b in "01" else "0" for b in sample), 2)
-            value = int("".join("1" if b == "1" else "0" for b in sample), 2)
-            lines.append(format((known << width) | value, f"0{digits}x"))
-        return "\n".join(lines) + "\n"
+        chars = np.frombuffer("".join(self.samples).encode("ascii"), dtype=np.uint8).reshape(-1, width)
+        bits = np.zeros((len(self.samples), 4 * digits), dtype=np.uint8)
+        pad = 4 * digits - 2 * width
+        bits[:, pad : pad + width] = (chars == ord("0")) | (chars == ord("1"))
+        bits[:, pad + width :] = chars == ord("1")
+        nibbles = bits.reshape(len(self.samples), digits, 4) @ np.array([8, 4, 2, 1], dtype=np.uint8)
+        lines = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles]
+        rows = np.concatenate([lines, np.full((len(self.samples), 1), ord("\n"), dtype=np.uint8)], axis=1)
+        return rows.tobytes().decode("ascii")
 
 
 _traces: collections.OrderedDict = collections.OrderedDict()

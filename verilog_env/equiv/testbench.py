@@ -62,7 +62,7 @@ def clock_schedule(clocks: list[str], seed: int) -> list[tuple[str, int, int]]:
 
 def _testbench(
     design: Design,
-    instances: list[tuple[str, str, str]],
+    instances: list[tuple[str, str, str, str | None]],
     stimulus_ports: tuple[Port, ...],
     ticks: int,
     seed: int,
@@ -73,32 +73,55 @@ def _testbench(
     loop_condition: str,
     finish: list[str],
 ) -> str:
-    """The shared skeleton: ports, instances, stimulus replay, clocks; hooks for the rest."""
+    """The shared skeleton: ports, instances, stimulus replay, clocks; hooks for the rest.
+
+    ``instances`` are (output prefix, module, instance name, gate): an instance with a
+    gate (a 1-bit variable of the testbench) gets its own copy of the inputs, updated
+    only while the gate is 0, so an instance that has failed stops costing simulation
+    time (nothing it is sensitive to changes any more).
+    """
     stim_width = sum(p.width for p in stimulus_ports)
     lines = ["`timescale 1ns/1ps", f"module {module_name(nonce)};", "  integer tick;"]
     for p in design.inputs:
         lines.append(f"  reg {_vec(p.width)}i_{p.name};")
+    gated = [(prefix, gate) for prefix, _, _, gate in instances if gate]
+    for prefix, _ in gated:
+        lines += [f"  reg {_vec(p.width)}{prefix}_i_{p.name};" for p in design.inputs]
     if stim_width:
         lines.append(f"  reg [{stim_width - 1}:0] stim [0:{ticks - 1}];")
-    for prefix, _, _ in instances:
+    for prefix, _, _, _ in instances:
         for p in design.outputs:
             lines.append(f"  wire {_vec(p.width)}{prefix}_{p.name};")
     lines += declarations
-    for prefix, top, instance in instances:
-        connections = [f".{p.name}(i_{p.name})" for p in design.inputs]
+    for prefix, top, instance, gate in instances:
+        source = f"{prefix}_i_" if gate else "i_"
+        connections = [f".{p.name}({source}{p.name})" for p in design.inputs]
         connections += [f".{p.name}({prefix}_{p.name})" for p in design.outputs]
         lines.append(f"  {top} {instance} ({', '.join(connections)});")
+
+    def forward(names: list[str], indent: str) -> list[str]:
+        if not names:
+            return []
+        out = []
+        for prefix, gate in gated:
+            mine = "{" + ", ".join(f"{prefix}_i_{n}" for n in names) + "}"
+            theirs = "{" + ", ".join(f"i_{n}" for n in names) + "}"
+            out.append(f"{indent}if (!{gate}) {mine} = {theirs};")
+        return out
+
     schedule = clock_schedule(list(design.clocks), seed)
     lines.append("  initial begin")
     if stim_width:
         lines.append(f'    $readmemh("{STIMULUS_FILE}", stim);')
     lines += [f"    i_{name} = 1'b0;" for name, _, _ in schedule]
-    lines += setup
+    lines += setup  # (sets the gates to 0 first)
+    lines += forward([name for name, _, _ in schedule], "    ")
     lines.append("    #2;")
     lines.append(f"    for (tick = 0; tick < {ticks}{loop_condition}; tick = tick + 1) begin")
     if stim_width:
         packed = "{" + ", ".join(f"i_{p.name}" for p in stimulus_ports) + "}"
         lines.append(f"      {packed} = stim[tick];")
+        lines += forward([p.name for p in stimulus_ports], "      ")
     lines.append("      #2;")
     lines += sample
     if schedule:
@@ -106,6 +129,7 @@ def _testbench(
         for name, half, phase in schedule:
             toggle = f"i_{name} = ~i_{name};"
             lines.append(f"      {toggle}" if half == 1 else f"      if (tick % {half} == {phase}) {toggle}")
+        lines += forward([name for name, _, _ in schedule], "      ")
         lines.append("      #7;")
     else:
         lines.append("      #8;")
@@ -125,7 +149,7 @@ def golden_testbench(
     """Drive the golden alone; write its packed outputs, one binary line per tick."""
     return _testbench(
         design,
-        [("g", golden_top, "u_gold")],
+        [("g", golden_top, "u_gold", None)],
         stimulus_ports,
         ticks,
         seed,
@@ -162,14 +186,15 @@ def candidate_testbench(
     declarations += [f"  reg failed{k};" for k in range(n)]
     setup = [f'    results = $fopen("{RESULTS_FILE}", "w");', f"    alive = {n};"]
     setup += [f"    failed{k} = 0;" for k in range(n)]
-    instances = [(f"c{k}", top, f"u_cand{k}") for k, top in enumerate(candidate_tops)]
+    # With several candidates, each has gated inputs: one that failed is frozen.
+    instances = [(f"c{k}", top, f"u_cand{k}", f"failed{k}" if n > 1 else None) for k, top in enumerate(candidate_tops)]
     finish = []
     if golden_top is None:
         declarations.append(f"  reg [{2 * width - 1}:0] expected [0:{ticks - 1}];")
         setup.insert(0, f'    $readmemh("{EXPECTED_FILE}", expected);')
         sample = ["      {known, value} = expected[tick];"]
     else:
-        instances.insert(0, ("g", golden_top, "u_gold"))
+        instances.insert(0, ("g", golden_top, "u_gold", None))
         setup.insert(0, f'    trace = $fopen("{GOLDEN_TRACE_FILE}", "w");')
         golden = _outputs("g", design)
         sample = [
