@@ -41,6 +41,7 @@ def _get_pool() -> pebble.ProcessPool:
     global _pool
     with _pool_lock:
         if _pool is None or not _pool.active:
+            sandbox.sweep_stale_workdirs()  # left by a process killed before it cleaned up
             # fork, not forkserver/spawn: those re-run an unguarded user script's
             # top level in every worker. Workers only parse and start subprocesses.
             context = multiprocessing.get_context("fork")

@@ -199,7 +199,7 @@ def _golden_trace(reference: _Golden, golden_text: str, options: CheckOptions, s
             return _golden_failure("does not compile under Icarus Verilog", compiled, limits, "golden.v")
         run = icarus.simulate(workdir, limits)
         trace_path = workdir / testbench.GOLDEN_TRACE_FILE
-        samples = trace_path.read_text().split() if trace_path.exists() else []
+        samples = testbench.read_trace(trace_path.read_text()) if trace_path.exists() else []
     width = sum(p.width for p in design.outputs)
     expected_samples = reference.ticks(options)
     finished = f"{nonce} END" in run.output
@@ -343,7 +343,7 @@ def _simulate(
         sim_limits = limits if combined else trace.candidate_limits(limits)
         sim = icarus.simulate(workdir, sim_limits) if compiled.ok else None
         results = _read(workdir / testbench.RESULTS_FILE)
-        recorded = _read(workdir / testbench.GOLDEN_TRACE_FILE).split() if combined else []
+        recorded = testbench.read_trace(_read(workdir / testbench.GOLDEN_TRACE_FILE)) if combined else []
 
     records = [line.split()[1:] for line in results.splitlines() if line.startswith(nonce + " ")]
     finished = sim is not None and sim.ok and records and records[-1] == ["END"]

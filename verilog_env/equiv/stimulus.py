@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class Stimulus:
     """Per-tick values of ``ports`` (packed MSB-first in that order)."""
 
     ports: tuple[Port, ...]
-    values: tuple[tuple[int, ...], ...]  # values[i][tick] for ports[i]
+    values: tuple[Sequence[int], ...]  # values[i][tick] for ports[i] (a uint64 array up to 64 bits)
 
     @property
     def width(self) -> int:
@@ -56,15 +57,17 @@ class Stimulus:
             packed = np.zeros(len(self.values[0]), dtype=np.uint64)
             for port, values in zip(self.ports, self.values):
                 packed = (packed << np.uint64(port.width)) | np.array(values, dtype=np.uint64)
-            text = packed.astype(">u8").tobytes().hex()
-            return "".join(text[i - digits : i] + "\n" for i in range(16, len(text) + 1, 16))
+            text = np.frombuffer(packed.astype(">u8").tobytes().hex().encode("ascii"), dtype=np.uint8)
+            rows = text.reshape(-1, 16)[:, 16 - digits :]
+            newline = np.full((len(rows), 1), ord("\n"), dtype=np.uint8)
+            return np.concatenate([rows, newline], axis=1).tobytes().decode("ascii")
         words = [0] * len(self.values[0]) if self.values else []
         for port, values in zip(self.ports, self.values):
-            words = [(w << port.width) | v for w, v in zip(words, values)]
+            words = [(w << port.width) | int(v) for w, v in zip(words, values)]
         return "".join(f"{w:0{digits}x}\n" for w in words)
 
     def row(self, tick: int) -> dict[str, str]:
-        return {p.name: format(v[tick], f"0{p.width}b") for p, v in zip(self.ports, self.values)}
+        return {p.name: format(int(v[tick]), f"0{p.width}b") for p, v in zip(self.ports, self.values)}
 
 
 def _segment_lengths(
@@ -93,7 +96,7 @@ def _data_values(
     literals: tuple[int, ...],
     busy_from: int | None = None,
     clocked: bool = True,
-) -> list[int]:
+) -> Sequence[int]:
     mask = (1 << width) - 1
     usable = sorted({v & mask for c in literals for v in (c, c - 1, c + 1) if 0 <= v <= mask})
     weights = _MODE_WEIGHTS.copy()
@@ -126,7 +129,7 @@ def _data_values(
              np.left_shift(np.uint64(1), positions[source].astype(np.uint64)), table[picks[source]]],
             default=small[source].astype(np.uint64) & mask64,
         )
-        return values.tolist()
+        return values
     out = []
     for t in source:
         m = mode[t]
@@ -157,25 +160,18 @@ def _quiet_until(ticks: int, autonomous: bool) -> int:
     return max(RESET_TICKS, int(ticks * fraction))
 
 
-def _reset_values(rng: np.random.Generator, reset: Reset, ticks: int, autonomous: bool = False) -> list[int]:
+def _reset_values(rng: np.random.Generator, reset: Reset, ticks: int, autonomous: bool = False) -> np.ndarray:
     on, off = (1, 0) if reset.active_high else (0, 1)
+    asserted = np.zeros(ticks, dtype=bool)
+    asserted[:RESET_TICKS] = True
     starts = rng.random(ticks) < RESET_RATE
     lengths = rng.integers(1, 5, size=ticks)
-    out: list[int] = []
-    remaining = 0
-    quiet_until = _quiet_until(ticks, autonomous)
-    for t in range(ticks):
-        if t < RESET_TICKS:
-            out.append(on)
-            continue
-        if remaining == 0 and starts[t] and t >= quiet_until:
-            remaining = int(lengths[t])
-        if remaining:
-            out.append(on)
-            remaining -= 1
-        else:
-            out.append(off)
-    return out
+    busy_until = 0
+    for start in np.flatnonzero(starts):
+        if start >= _quiet_until(ticks, autonomous) and start >= busy_until:  # none starts during another
+            busy_until = start + int(lengths[start])
+            asserted[start:busy_until] = True
+    return np.where(asserted, on, off).astype(np.uint64)
 
 
 @functools.lru_cache(maxsize=256)
@@ -196,7 +192,7 @@ def generate(
         rng = np.random.default_rng([seed & 0xFFFFFFFF, index])
         reset = by_name.get(port.name)
         if reset is not None and port.width == 1:
-            values.append(tuple(_reset_values(rng, reset, ticks, autonomous)))
+            values.append(_reset_values(rng, reset, ticks, autonomous))
         else:
-            values.append(tuple(_data_values(rng, port.width, ticks, literals, busy_from, clocked)))
+            values.append(_data_values(rng, port.width, ticks, literals, busy_from, clocked))
     return Stimulus(ports=ports, values=tuple(values))

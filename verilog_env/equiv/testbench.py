@@ -143,10 +143,31 @@ def _outputs(prefix: str, design: Design) -> str:
     return "{" + ", ".join(f"{prefix}_{p.name}" for p in design.outputs) + "}"
 
 
+def _trace_hooks(design: Design, ticks: int) -> tuple[list[str], list[str], list[str]]:
+    """(declarations, per-tick sample, finish) that record the golden's outputs.
+
+    Kept in memory and written once at the end (``$writememb``, the ticks that ran):
+    a system-task call per tick cost more than the rest of the testbench loop.
+    """
+    width = sum(p.width for p in design.outputs)
+    return (
+        [f"  reg [{width - 1}:0] trace [0:{ticks - 1}];"],
+        [f"      trace[tick] = {_outputs('g', design)};"],
+        [f'    $writememb("{GOLDEN_TRACE_FILE}", trace, 0, tick - 1);'],
+    )
+
+
+def read_trace(text: str) -> list[str]:
+    """The recorded golden outputs, one binary string per tick (``$writememb``'s file)."""
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("//")]
+
+
 def golden_testbench(
     design: Design, golden_top: str, stimulus_ports: tuple[Port, ...], ticks: int, seed: int, nonce: str
 ) -> str:
     """Drive the golden alone; write its packed outputs, one binary line per tick."""
+    declarations, sample, finish = _trace_hooks(design, ticks)
     return _testbench(
         design,
         [("g", golden_top, "u_gold", None)],
@@ -154,11 +175,11 @@ def golden_testbench(
         ticks,
         seed,
         nonce,
-        declarations=["  integer trace;"],
-        setup=[f'    trace = $fopen("{GOLDEN_TRACE_FILE}", "w");'],
-        sample=[f'      $fdisplay(trace, "%b", {_outputs("g", design)});'],
+        declarations=declarations,
+        setup=[],
+        sample=sample,
         loop_condition="",
-        finish=["    $fclose(trace);", f'    $display("{nonce} END");'],
+        finish=finish + [f'    $display("{nonce} END");'],
     )
 
 
@@ -180,7 +201,7 @@ def candidate_testbench(
     width = sum(p.width for p in design.outputs)
     n = len(candidate_tops)
     declarations = [
-        "  integer alive, results, trace, b;",
+        "  integer alive, results, b;",
         f"  reg [{width - 1}:0] known, value;",
     ]
     declarations += [f"  reg failed{k};" for k in range(n)]
@@ -189,30 +210,34 @@ def candidate_testbench(
     # With several candidates, each has gated inputs: one that failed is frozen.
     instances = [(f"c{k}", top, f"u_cand{k}", f"failed{k}" if n > 1 else None) for k, top in enumerate(candidate_tops)]
     finish = []
+    mask: list[str] = []
     if golden_top is None:
         declarations.append(f"  reg [{2 * width - 1}:0] expected [0:{ticks - 1}];")
         setup.insert(0, f'    $readmemh("{EXPECTED_FILE}", expected);')
         sample = ["      {known, value} = expected[tick];"]
     else:
         instances.insert(0, ("g", golden_top, "u_gold", None))
-        setup.insert(0, f'    trace = $fopen("{GOLDEN_TRACE_FILE}", "w");')
-        golden = _outputs("g", design)
-        sample = [
-            f'      $fdisplay(trace, "%b", {golden});',
-            f"      value = {golden};",
-            f"      if (^value !== 1'bx) known = {{{width}{{1'b1}}}};",
-            f"      else for (b = 0; b < {width}; b = b + 1) known[b] = value[b] === 1'b0 || value[b] === 1'b1;",
+        trace_declarations, sample, trace_finish = _trace_hooks(design, ticks)
+        declarations += trace_declarations
+        sample.append(f"      value = {_outputs('g', design)};")
+        # The mask of the golden's known bits, computed only when a candidate differs.
+        mask = [
+            f"        if (^value !== 1'bx) known = {{{width}{{1'b1}}}};",
+            f"        else for (b = 0; b < {width}; b = b + 1) known[b] = value[b] === 1'b0 || value[b] === 1'b1;",
         ]
-        finish.append("    $fclose(trace);")
+        finish += trace_finish
     # Before the first reset has taken effect, registers hold X and a golden that tests
     # them with `if`/`case` shows values no spec defines: compare only after it.
     compare = f"tick >= {stimulus.RESET_TICKS} && " if design.clocks and design.resets else ""
     for k in range(n):
         outputs = _outputs(f"c{k}", design)
         sample += [
-            f"      if ({compare}!failed{k} && ({outputs} & known) !== (value & known)) begin",
-            f'        $fdisplay(results, "{nonce} MISMATCH {k} %0d %0d %b", tick, $time, {outputs});',
-            f"        failed{k} = 1; alive = alive - 1;",
+            f"      if ({compare}!failed{k} && {outputs} !== value) begin",  # identical: nothing to mask
+            *mask,
+            f"        if (({outputs} & known) !== (value & known)) begin",
+            f'          $fdisplay(results, "{nonce} MISMATCH {k} %0d %0d %b", tick, $time, {outputs});',
+            f"          failed{k} = 1; alive = alive - 1;",
+            "        end",
             "      end",
         ]
     finish += [f'    if (!failed{k}) $fdisplay(results, "{nonce} PASS {k} %0d", tick);' for k in range(n)]

@@ -70,7 +70,7 @@ def _run(golden: Design, golden_text: str, candidate: Design, stim: Stimulus, ti
         seconds += sim.seconds
         results = (workdir / testbench.RESULTS_FILE).read_text(errors="replace") if (workdir / testbench.RESULTS_FILE).exists() else ""
         trace_path = workdir / testbench.GOLDEN_TRACE_FILE
-        samples = trace_path.read_text().split() if trace_path.exists() else []
+        samples = testbench.read_trace(trace_path.read_text()) if trace_path.exists() else []
     records = [line.split()[1:] for line in results.splitlines() if line.startswith(nonce + " ")]
     for fields in records:
         if fields and fields[0] == "MISMATCH":

@@ -2,9 +2,14 @@
 
 Every simulator call goes through :func:`run`. The process gets its own session (so the
 whole process group can be killed), CPU-time, address-space, file-size and core-dump
-limits set by ``prlimit`` (thread-safe, unlike ``preexec_fn``), a kill signal if the
-process that started it dies (``setpriv --pdeathsig``), a wall-clock timeout, and
-stdout/stderr redirected to a capped file. :class:`Workdir` removes the directory and
+limits set by ``prlimit`` (thread-safe, unlike ``preexec_fn``), a wall-clock timeout, and
+stdout/stderr redirected to a capped file. There is no parent-death signal (a
+``setpriv --pdeathsig`` wrapper cost a millisecond per run, a few percent of a check):
+when a checker worker is killed mid-run, the pool's owner sweeps its work directory and
+kills what still runs there (:func:`sweep_stale_workdirs`); and since the simulator and
+compiler never block (stdin is ``/dev/null``; file I/O is refused by the candidate
+policy), a process orphaned with no one left to sweep stops at its CPU-time limit (the
+wall-clock limit + 1 s). :class:`Workdir` removes the directory and
 everything in it, whatever happened; directories of a process that was killed before it
 could clean up are removed by :func:`sweep_stale_workdirs`.
 """
@@ -23,7 +28,6 @@ import time
 from pathlib import Path
 
 _PRLIMIT = shutil.which("prlimit")
-_SETPRIV = shutil.which("setpriv")
 _WORKDIR_PREFIX = "verilog_env_"
 
 
@@ -99,25 +103,46 @@ class Workdir:
 
 
 def sweep_stale_workdirs() -> int:
-    """Remove work directories whose creating process no longer exists; return how many."""
+    """Remove work directories whose creating process no longer exists; return how many.
+
+    A simulator still running in one (its creator was killed mid-run) is killed first,
+    with its whole process group.
+    """
     base = Path(_base_dir() or tempfile.gettempdir())
-    removed = 0
+    stale = []
     for path in base.glob(f"{_WORKDIR_PREFIX}*_*"):
         pid = path.name[len(_WORKDIR_PREFIX) :].split("_", 1)[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-    return removed
+            stale.append(path)
+    if stale:
+        _kill_processes_in(stale)
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(stale)
+
+
+def _kill_processes_in(directories: list[Path]) -> None:
+    """SIGKILL the process group of every process whose working directory is one of these."""
+    wanted = {str(d) for d in directories}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry.name}/cwd")
+        except OSError:
+            continue
+        if cwd.removesuffix(" (deleted)") in wanted:
+            try:
+                _kill_group(os.getpgid(int(entry.name)))
+            except ProcessLookupError:
+                pass
 
 
 def _limited(argv: list[str], limits: Limits) -> list[str]:
-    if _PRLIMIT is None or _SETPRIV is None:  # pragma: no cover - util-linux is essential on Debian
-        raise RuntimeError("prlimit and setpriv (util-linux) are required to sandbox the simulator")
+    if _PRLIMIT is None:  # pragma: no cover - util-linux is essential on Debian
+        raise RuntimeError("prlimit (util-linux) is required to sandbox the simulator")
     cpu = limits.cpu_seconds if limits.cpu_seconds is not None else limits.wall_seconds + 1
     return [
-        _SETPRIV,
-        "--pdeathsig=KILL",
-        "--",
         _PRLIMIT,
         f"--cpu={max(1, math.ceil(cpu))}",
         f"--as={limits.memory_bytes}",
