@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -49,6 +48,7 @@ from .generation import (
     extract_code,
     split_n,
 )
+from .official import default_workers
 from .passk import DEFAULT_KS
 from .registry import EvalProblem, EvalSuite, SampleScore
 
@@ -378,7 +378,7 @@ def score_samples(
             done[key] = row
     pending = [s for k, s in wanted.items() if k not in done]
     if pending:
-        workers = workers or os.cpu_count() or 1
+        workers = workers or default_workers()
         bar = tqdm(total=len(pending), desc=f"score {suite.name}", unit="sample", disable=not progress, dynamic_ncols=True)
         with JsonlAppender(path) as out:
 

