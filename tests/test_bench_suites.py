@@ -395,8 +395,9 @@ def test_samples_that_fake_the_verdict_pass_upstream_but_are_screened(trick):
     assert suite.score(p, reference_as_sample(p)).passed
 
 
-def test_score_cache_and_score_many_order(tmp_path):
-    """score() memoizes identical (problem, code); score_many keeps order and dedups the batch."""
+def fake_suite(passes):
+    """(suite, calls, problem): a suite whose official run passes ``code`` iff ``passes(code)``,
+    recording every code it runs in ``calls``."""
     from benchmarks.official import OfficialRun, OfficialSuite
     from benchmarks.registry import EvalProblem
 
@@ -408,10 +409,17 @@ def test_score_cache_and_score_many_order(tmp_path):
 
         def run_official(self, problem, code, timeout=None, workdir=None):
             calls.append(code)
-            return OfficialRun(code == "good", "pass" if code == "good" else "fail", "", seconds=0.5)
+            return OfficialRun(passes(code), "pass" if passes(code) else "fail", "", seconds=0.5)
 
-    suite = Fake()
-    p = EvalProblem(suite="fake", id="p", prompt="", reference="", top="t", reference_top="t")
+    problem = EvalProblem(suite="fake", id="p", prompt="", reference="", top="t", reference_top="t")
+    return Fake(), calls, problem
+
+
+def test_score_cache_and_score_many_order(tmp_path):
+    """score() memoizes identical (problem, code); score_many keeps order and dedups the batch."""
+    from benchmarks.registry import EvalProblem
+
+    suite, calls, p = fake_suite(lambda code: code == "good")
     assert suite.score(p, "good").seconds == 0.5 and suite.score(p, "good").seconds == 0.0
     assert calls == ["good"]
     scores = score_many(suite, [(p, "bad"), (p, "good"), (p, "bad"), (p, "x")], workers=2, progress=False)
@@ -441,22 +449,7 @@ def test_problems_whose_watchdog_fires_first_are_not_simulated():
 
 def test_a_pass_answers_samples_with_the_same_tokens():
     """Whitespace and comments aside, equal samples compile to the same program."""
-    from benchmarks.official import OfficialRun, OfficialSuite
-    from benchmarks.registry import EvalProblem
-
-    calls = []
-
-    class Fake(OfficialSuite):
-        name = "fake"
-        description = "fake"
-
-        def run_official(self, problem, code, timeout=None, workdir=None):
-            calls.append(code)
-            passed = "y = 1" in code and "y = 0" not in code
-            return OfficialRun(passed, "." if passed else "R", "", seconds=0.5)
-
-    suite = Fake()
-    p = EvalProblem(suite="fake", id="p", prompt="", reference="", top="t", reference_top="t")
+    suite, calls, p = fake_suite(lambda code: "y = 1" in code and "y = 0" not in code)
     base = "module t(output y);\n  assign y = 1;\nendmodule\n"
     spaced = "// answer\nmodule   t(output y);\n\tassign y = 1; /* done */\nendmodule"
     icarus_only = "`ifdef __ICARUS__\nmodule t(output y); assign y = 0; endmodule\n`else\n" + base + "`endif\n"
