@@ -289,3 +289,23 @@ def test_checker_rejects_what_official_testbench_rejects(capsys):
         f"  {r.ref} [{r.kind}] {r.description}: official {r.official_code} ({r.official_detail[:200]})"
         for r in unexpected
     )
+
+
+@pytest.mark.shared
+def test_formal_refutes_every_known_miss_of_the_simulation():
+    """method="both" (simulate, then prove what passed) rejects each mutant listed above."""
+    from mutation_report import eligible_references, sample_mutants
+
+    from verilog_env import CheckRequest, Status, check_requests, formal
+
+    if not formal.available() or formal.tools().abc is None:
+        pytest.skip("Yosys with ABC not installed (scripts/ensure_yosys.sh)")
+    by_key = {ref.key: ref for ref in eligible_references()}
+    requests = []
+    for key, description in KNOWN_MISSES:
+        ref = by_key[key]
+        mutant = next(m for m in sample_mutants(ref, per_ref(ref), SEED) if m.description == description)
+        requests.append(CheckRequest(ref.golden, ref.as_candidate(mutant.text), ref.golden_top, ref.candidate_top))
+    verdicts = check_requests(requests, method="both", formal_budget=10.0)
+    assert [v.status for v in verdicts] == [Status.MISMATCH] * len(requests), [v.summary() for v in verdicts]
+    assert all(v.details["formal"]["result"] == "refuted" for v in verdicts)
