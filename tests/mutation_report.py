@@ -15,7 +15,7 @@ reference, all its mutants), and count per mutation kind:
 
 Usage (from the repository root)::
 
-    python tests/mutation_report.py --out reports/mutants.json [--per-ref N] [--seed S]
+    python tests/mutation_report.py --out reports/mutants.json [--per-ref N] [--seed S] [--method both]
 """
 
 from __future__ import annotations
@@ -119,6 +119,7 @@ def evaluate(
     threads: int = 2,
     workdir: str | os.PathLike | None = None,
     log=None,
+    method: str = "sim",
 ) -> list[Record]:
     """Run both judges on ``per_ref`` mutants of each reference; one record per mutant.
 
@@ -169,6 +170,7 @@ def evaluate(
             [ref.as_candidate(jobs[i][1].text) for i in indices],
             top=ref.golden_top,
             candidate_top=ref.candidate_top,
+            method=method,
         )
         for i, verdict in zip(indices, verdicts):
             records[i].checker_status = verdict.status.value
@@ -258,15 +260,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="parallel official testbench runs")
     parser.add_argument("--only", default=None, help="only references whose key contains this")
     parser.add_argument("--no-records", action="store_true", help="leave the per-mutant records out of the JSON")
+    parser.add_argument("--method", default="sim", choices=("sim", "formal", "both"),
+                        help="the checker's method (default sim; both: formal proof of what simulation passes)")
     args = parser.parse_args(argv)
 
     refs = [r for r in eligible_references() if args.only is None or args.only in r.key]
     started = time.perf_counter()
     records = evaluate(refs, args.per_ref, seed=args.seed, threads=args.threads,
-                       log=lambda s: print(s, file=sys.stderr))
+                       log=lambda s: print(s, file=sys.stderr), method=args.method)
     seconds = time.perf_counter() - started
     data = report(records, per_ref=args.per_ref, seed=args.seed, refs=len(refs), seconds=seconds,
                   include_records=not args.no_records)
+    data = {"method": args.method, **data}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2) + "\n")
