@@ -56,6 +56,19 @@ WORKER_MEMORY_BYTES = 4 << 30
 fails there (the worker dies and is replaced) instead of exhausting the machine."""
 
 
+_OUT_OF_MEMORY = 86
+"""Exit code of a worker that ran out of memory: it leaves, a fresh one replaces it."""
+
+
+def _check_batch_in_worker(golden: str, candidates: list[str], options: CheckOptions) -> list[Verdict]:
+    # After std::bad_alloc the worker's heap is near its limit (pyslang keeps what it had
+    # built), and every later check in it would fail the same way: leave instead.
+    try:
+        return check_batch(golden, candidates, options)
+    except MemoryError:
+        os._exit(_OUT_OF_MEMORY)
+
+
 def _limit_worker_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
 
@@ -98,7 +111,10 @@ def _failed(exc: BaseException) -> Verdict:
             Status.TIMEOUT,
             "checking did not finish in time (the design is too large or pathological to analyse)",
         )
-    if isinstance(exc, MemoryError):
+    out_of_memory = isinstance(exc, MemoryError) or (
+        isinstance(exc, pebble.ProcessExpired) and exc.exitcode == _OUT_OF_MEMORY
+    )
+    if out_of_memory:
         # The worker's address-space limit stopped the analysis (pyslang raises
         # std::bad_alloc as MemoryError): the design, not the checker, is at fault.
         limit = WORKER_MEMORY_BYTES // 2**20
@@ -187,7 +203,7 @@ def check_requests(
                 return check_batch(*args)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict
                 return exc
-        return _get_pool().schedule(check_batch, args=args, timeout=_guard_seconds(options, len(group)))
+        return _get_pool().schedule(_check_batch_in_worker, args=args, timeout=_guard_seconds(options, len(group)))
 
     def store(group: list[int], golden: str, options: CheckOptions, result) -> None:
         if isinstance(result, BaseException):
