@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hdl.design import Design, DesignError, analyze
+from ..hdl.design import Design, DesignError, Port, analyze
 from ..hdl.rename import prefix_modules
 from ..sim import icarus
 from ..sim.sandbox import Limits, RunResult, Workdir
@@ -66,11 +66,16 @@ class _Golden:
     text: str  # macro-expanded, modules renamed
 
     @property
-    def stimulus_ports(self):
-        return tuple(p for p in self.design.inputs if p.name not in self.design.clocks)
+    def stimulus_ports(self) -> tuple[Port, ...]:
+        return stimulus_ports(self.design)
 
     def ticks(self, options: CheckOptions) -> int:
         return 2 * simulated_cycles(self.design, options.cycles)
+
+
+def stimulus_ports(design: Design) -> tuple[Port, ...]:
+    """The inputs the stimulus drives: every input but the clocks."""
+    return tuple(p for p in design.inputs if p.name not in design.clocks)
 
 
 def simulated_cycles(design: Design, cycles: int) -> int:
@@ -84,8 +89,7 @@ def simulated_cycles(design: Design, cycles: int) -> int:
     """
     if not design.clocks:
         return cycles
-    stimulus_ports = tuple(p for p in design.inputs if p.name not in design.clocks)
-    if stimulus.is_autonomous(stimulus_ports, tuple(design.resets)):
+    if stimulus.is_autonomous(stimulus_ports(design), tuple(design.resets)):
         return 4 * cycles
     deepest = max((c for c in design.constants if c < 1 << 16), default=0)
     return min(max(cycles, 4 * deepest + 64), 4 * cycles)
@@ -148,9 +152,7 @@ class GoldenTrace:
         bits[:, pad : pad + width] = (chars == ord("0")) | (chars == ord("1"))
         bits[:, pad + width :] = chars == ord("1")
         nibbles = bits.reshape(len(self.samples), digits, 4) @ np.array([8, 4, 2, 1], dtype=np.uint8)
-        lines = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles]
-        rows = np.concatenate([lines, np.full((len(self.samples), 1), ord("\n"), dtype=np.uint8)], axis=1)
-        return rows.tobytes().decode("ascii")
+        return stimulus.ascii_lines(np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles])
 
 
 _traces: collections.OrderedDict = collections.OrderedDict()

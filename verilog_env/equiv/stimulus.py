@@ -58,9 +58,7 @@ class Stimulus:
             for port, values in zip(self.ports, self.values):
                 packed = (packed << np.uint64(port.width)) | np.array(values, dtype=np.uint64)
             text = np.frombuffer(packed.astype(">u8").tobytes().hex().encode("ascii"), dtype=np.uint8)
-            rows = text.reshape(-1, 16)[:, 16 - digits :]
-            newline = np.full((len(rows), 1), ord("\n"), dtype=np.uint8)
-            return np.concatenate([rows, newline], axis=1).tobytes().decode("ascii")
+            return ascii_lines(text.reshape(-1, 16)[:, 16 - digits :])
         words = [0] * len(self.values[0]) if self.values else []
         for port, values in zip(self.ports, self.values):
             words = [(w << port.width) | int(v) for w, v in zip(words, values)]
@@ -68,6 +66,12 @@ class Stimulus:
 
     def row(self, tick: int) -> dict[str, str]:
         return {p.name: format(int(v[tick]), f"0{p.width}b") for p, v in zip(self.ports, self.values)}
+
+
+def ascii_lines(rows: np.ndarray) -> str:
+    """A 2-D array of ASCII codes as text, one row per line (each ending in a newline)."""
+    newline = np.full((len(rows), 1), ord("\n"), dtype=np.uint8)
+    return np.concatenate([rows, newline], axis=1).tobytes().decode("ascii")
 
 
 def _segment_lengths(
