@@ -303,7 +303,7 @@ class OfficialSuite:
     outcome ``screened``. False: score every sample exactly as upstream does."""
     token_cache: bool = True
     """True (default): a pass also answers later samples with the same tokens (whitespace and
-    comments aside, :func:`benchmarks.screen.canonical`). False: only identical text."""
+    comments aside, :func:`benchmarks.screen.inspect`). False: only identical text."""
     dump_waveforms: bool = False
     """False (default): ``vvp ... -none``, the testbench's VCD dumping is a no-op (verdicts are
     unaffected, simulation is faster). True: upstream's exact command line, writing ``wave.vcd``."""
@@ -333,7 +333,7 @@ class OfficialSuite:
         """The official verdict on ``code``, from the caches when they can answer.
 
         Two caches: the exact text, and - for passes only - the sample's tokens without
-        whitespace and comments (:func:`benchmarks.screen.canonical`): samples equal there
+        whitespace and comments (:func:`benchmarks.screen.inspect`): samples equal there
         compile to the same program. While one such sample runs, an equal one waits for it
         instead of running alongside.
         """

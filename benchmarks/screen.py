@@ -8,7 +8,7 @@ ends the simulation early (``initial $finish;`` makes VerilogEval print ``Mismat
 a hierarchical name can pass upstream's flow without implementing anything. A policy
 trained by RL finds such answers.
 
-:func:`screen` refuses them before anything is compiled, with the reason:
+:func:`inspect` refuses them before anything is compiled, with the reason:
 
 - everything :mod:`verilog_env.hdl.policy` refuses in a candidate (simulation control,
   file I/O, host access, `include, force/release, bind, $root, ...);
@@ -20,7 +20,7 @@ trained by RL finds such answers.
 A suite's ``screen_samples = False`` (``verilog-env bench ... --no-screen``) scores
 samples exactly as upstream does.
 
-:func:`canonical` gives the sample's tokens without whitespace and comments (directives,
+:func:`inspect` also gives the sample's tokens without whitespace and comments (directives,
 macro expansions and text disabled by `ifdef kept): samples equal there compile to the
 same program, so a pass of one is a pass of the other (:class:`benchmarks.official.ScoreCache`).
 """
@@ -31,7 +31,7 @@ import dataclasses
 import functools
 
 SCREENED = "screened"
-"""The ``outcome`` of a sample refused by :func:`screen` (never a pass)."""
+"""The ``outcome`` of a sample refused by :func:`inspect` (never a pass)."""
 
 @functools.lru_cache(maxsize=1)
 def _layout_kinds() -> frozenset:
@@ -57,18 +57,9 @@ class Inspection:
     canonical: str | None  # its tokens without whitespace and comments (None: unparseable)
 
 
-def screen(code: str, top: str) -> str | None:
-    """Why ``code`` may not run in an official testbench, or None when it may."""
-    return inspect(code, top).refusal
-
-
-def canonical(code: str) -> str | None:
-    """``code``'s tokens and directives, without whitespace and comments (None: unparseable)."""
-    return inspect(code, None, screen=False).canonical
-
-
 def inspect(code: str, top: str | None, screen: bool = True) -> Inspection:
-    """Parse ``code`` once: the screening verdict and the canonical text.
+    """Parse ``code`` once: why it may not run in an official testbench (with ``screen``;
+    None when it may) and its tokens without whitespace and comments.
 
     Text that pyslang cannot parse is left to the official flow (its compiler decides).
     """
