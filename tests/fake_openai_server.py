@@ -35,6 +35,7 @@ one; importing this module does it when ``VERILOG_ENV_TEST_TINY_SUITE=1``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -341,6 +342,35 @@ def _scripted_rule(model, user: str) -> dict | None:
         if rule.get("match", "") in user:
             return rule
     return None
+
+
+@contextlib.contextmanager
+def running():
+    """Start this server in its own process on a free loopback port; yield its URL."""
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, __file__, "--port", "0"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PORT "), line
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def reset(url: str, **config) -> None:
+    """Clear the server's counters and set its behaviour (see ``/reset``)."""
+    import httpx
+
+    httpx.post(f"{url}/reset", json=config, timeout=5).raise_for_status()
+
+
+def stats(url: str) -> dict:
+    """The server's request counters."""
+    import httpx
+
+    return httpx.get(f"{url}/stats", timeout=5).json()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import fake_openai_server as fake
 import pytest
+from fake_openai_server import reset, stats
 
 from benchmarks import generation as gen
 from benchmarks import harness, passk, report
@@ -130,26 +131,8 @@ def test_split_and_urls():
 
 @pytest.fixture(scope="module")
 def server():
-    proc = subprocess.Popen(
-        [sys.executable, str(TESTS / "fake_openai_server.py"), "--port", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("PORT "), line
-        yield f"http://127.0.0.1:{int(line.split()[1])}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def reset(url: str, **config) -> None:
-    httpx.post(f"{url}/reset", json=config, timeout=5).raise_for_status()
-
-
-def stats(url: str) -> dict:
-    return httpx.get(f"{url}/stats", timeout=5).json()
+    with fake.running() as url:
+        yield url
 
 
 def client(url: str, **kw) -> gen.OpenAIChatGenerator:

@@ -14,13 +14,12 @@ import json
 import random
 import re
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
-import httpx
+import fake_openai_server
 import pytest
 import synth_corpus as corpus_data
+from fake_openai_server import reset, stats
 from shared_data import shared_benchmarks
 
 from trainers.config import ConfigError
@@ -243,23 +242,8 @@ def test_example_config_loads():
 
 @pytest.fixture(scope="module")
 def server():
-    proc = subprocess.Popen([sys.executable, str(TESTS / "fake_openai_server.py"), "--port", "0"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("PORT "), line
-        yield f"http://127.0.0.1:{int(line.split()[1])}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def reset(url: str, **config) -> None:
-    httpx.post(f"{url}/reset", json=config, timeout=5).raise_for_status()
-
-
-def stats(url: str) -> dict:
-    return httpx.get(f"{url}/stats", timeout=5).json()
+    with fake_openai_server.running() as url:
+        yield url
 
 
 def test_generator_on_error_and_usage(server):
