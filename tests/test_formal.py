@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from verilog_env import Status, check_equivalence, check_many, formal
+from verilog_env.equiv.check import DEFAULT_CYCLES
 from verilog_env.equiv.verdict import Verdict
 from verilog_env.formal import combine
 
@@ -165,13 +166,52 @@ endmodule
 
 @needs_abc
 def test_counter_wrap_bug_is_refuted_and_rewrite_proven():
-    assert check_equivalence(COUNTER, COUNTER_WRAPS_TO_ONE).status is Status.EQUIVALENT  # never wraps in 4,000 cycles
+    # Default 1,000 cycles (simcheck.DEFAULT_CYCLES), stretched to 4,000 by the 16'hFFFF
+    # literal (simulated_cycles): the counter never gets near its wrap at 65,535.
+    simulated = check_equivalence(COUNTER, COUNTER_WRAPS_TO_ONE)
+    assert simulated.status is Status.EQUIVALENT and simulated.details["ticks"] == 2 * 4 * DEFAULT_CYCLES
     wrong, rewrite = check_many(COUNTER, [COUNTER_WRAPS_TO_ONE, COUNTER_DOWN], method="formal", formal_budget=BUDGET)
     assert rewrite.status is Status.EQUIVALENT and result(rewrite) == "proven", rewrite.reason
     assert wrong.status is Status.MISMATCH and result(wrong) == "refuted", wrong.reason
+    # This counter has no input but its reset, so the deep run (reset released, a
+    # deterministic 262,144-tick simulation) refutes it, not BMC/PDR: fine here; the
+    # gated counter below is the case only a formal engine can refute.
+    assert wrong.details["formal"]["engine"] == "deep-run(zeros)"
     cex = wrong.counterexample
     assert cex.mismatched[0] == "count" and cex.tick > 2 * 65535
     assert cex.expected["count"] == "0" * 16 and cex.actual["count"] == "0" * 15 + "1"
+
+
+GATED_COUNTER = """
+module top(input clk, input rst, input en, input hold, output reg [7:0] count);
+  always @(posedge clk) if (rst) count <= 8'd0; else if (en & ~hold) count <= count + 8'd1;
+endmodule
+"""
+
+GATED_COUNTER_WRAPS_TO_ONE = """
+module top(input clk, input rst, input en, input hold, output reg [7:0] count);
+  always @(posedge clk)
+    if (rst) count <= 8'd0;
+    else if (en & ~hold) count <= (&count) ? 8'd1 : count + 8'd1;
+endmodule
+"""
+
+
+@needs_abc
+def test_gated_counter_wrap_needs_free_inputs_and_is_refuted_by_abc():
+    """A wrap that needs 256 cycles of en=1, hold=0: the deep runs (inputs held all-zeros:
+    en=0; all-ones: hold=1) freeze the counter, random simulation rarely keeps en high and
+    hold low that long, and only BMC/PDR with free inputs reaches it."""
+    simulated = check_equivalence(GATED_COUNTER, GATED_COUNTER_WRAPS_TO_ONE)  # default seed and cycles
+    assert simulated.status is Status.EQUIVALENT, simulated.reason  # also at seeds 1-19 (checked by hand)
+    verdict = check_equivalence(GATED_COUNTER, GATED_COUNTER_WRAPS_TO_ONE, method="formal", formal_budget=BUDGET)
+    assert verdict.status is Status.MISMATCH and result(verdict) == "refuted", verdict.reason
+    engine = verdict.details["formal"]["engine"]
+    assert engine in ("abc:bmc", "abc:pdr"), engine  # 0.4-0.7 s of PDR on a 2-core machine
+    assert not any(step["step"].startswith("deep-run") for step in verdict.details["formal"]["steps"])
+    cex = verdict.counterexample
+    assert cex.mismatched == ["count"] and cex.tick > 2 * 255
+    assert cex.expected["count"] == "0" * 8 and cex.actual["count"] == "0" * 7 + "1"
 
 
 ASYNC_LOW = """
