@@ -370,3 +370,32 @@ def test_both_keeps_simulation_verdict_when_formal_is_inconclusive():
     assert combine(failed, bounded) is failed
     with pytest.raises(ValueError):
         check_equivalence(ADDER, ADDER, method="proof")
+
+
+# --------------------------------------------------------------------- formal as the reward
+
+
+def test_env_reward_with_method_both_rejects_what_simulation_accepts():
+    from verilog_env import CheckSettings, Problem, VerilogSpecEnv, score_response
+
+    problem = Problem(id="adder", spec="y = a + b (32 bits).", golden=ADDER)
+    response = f"<think>add</think><answer>```verilog\n{ADDER_WRONG_ON_ONE_VALUE}\n```</answer>"
+    assert score_response(problem, response).reward == 1.0  # random simulation accepts it
+
+    env = VerilogSpecEnv([problem], check=CheckSettings(method="both", formal_budget=BUDGET))
+    env.reset(options={"problem_id": "adder"})
+    _, reward, terminated, _, info = env.step(response)
+    assert reward == 0.0 and terminated and not info["correct"]
+    assert info["status"] == "mismatch" and "random simulation missed it" in info["reason"]
+    assert info["verdict"].counterexample.inputs[-1]["a"] == format(0xDEADBEEF, "032b")
+    env.reset(options={"problem_id": "adder"})
+    _, reward, _, _, info = env.step(response.replace(ADDER_WRONG_ON_ONE_VALUE, ADDER))
+    assert reward == 1.0 and info["verdict"].details["formal"]["result"] == "proven"
+
+    assert score_response(problem, response, method="formal", formal_budget=BUDGET).reward == 0.0
+    with pytest.raises(ValueError, match="method must be one of"):
+        CheckSettings(method="proof")
+    with pytest.raises(ValueError, match="formal_budget"):
+        CheckSettings(method="both", formal_budget=0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        score_response(problem, "no code at all", method="Both")

@@ -26,7 +26,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT
+from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT, check_method
 from .feedback import feedback_message
 from .problems import DEFAULT_SYSTEM_PROMPT, Problem
 from .reward import RewardConfig, Score, score_many
@@ -38,11 +38,34 @@ Messages = list[dict[str, str]]
 
 @dataclasses.dataclass(frozen=True)
 class CheckSettings:
-    """Checker knobs used for every step (see :func:`~verilog_env.check_equivalence`)."""
+    """Checker knobs used for every step (see :func:`~verilog_env.check_equivalence`).
+
+    seed, cycles, timeout: the random simulation's seed, clock cycles, and seconds per
+        compile / simulation.
+    method: the judge. ``"sim"`` (default): seeded random simulation. ``"both"``:
+        simulation first, then a Yosys/ABC formal check of the candidates it passes, so
+        the reward is a proof where Yosys can decide (a bug random stimulus misses is
+        refuted; where formal cannot decide, simulation's verdict stands). ``"formal"``:
+        the formal check alone (a candidate is correct only when proven). Formal methods
+        need Yosys (``scripts/ensure_yosys.sh``).
+    formal_budget: seconds of formal effort per check (``None``:
+        :data:`verilog_env.formal.DEFAULT_BUDGET`); unused with ``method="sim"``.
+    """
 
     seed: int = 0
     cycles: int = DEFAULT_CYCLES
     timeout: float = DEFAULT_TIMEOUT
+    method: str = "sim"
+    formal_budget: float | None = None
+
+    def __post_init__(self) -> None:
+        check_method(self.method)
+        if self.formal_budget is not None and not self.formal_budget > 0:
+            raise ValueError(f"formal_budget must be a positive number of seconds or None, got {self.formal_budget!r}")
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`~verilog_env.score_many` / :func:`~verilog_env.check_requests`."""
+        return dataclasses.asdict(self)
 
 
 def as_suite(suite: str | Suite | Sequence[Problem], **kwargs: Any) -> Suite:
@@ -63,7 +86,8 @@ class VerilogSpecEnv(gym.Env[Messages, str]):
         max_turns: attempts per episode; feedback follows each failed attempt.
         reward: the reward rules.
         system_prompt: first message of every prompt (``None``: no system message).
-        check: checker settings.
+        check: checker settings (:class:`CheckSettings`); ``CheckSettings(method="both")``
+            makes the reward a formal proof where Yosys can decide.
         suite_kwargs: passed to the suite loader when ``suite`` is a name.
         render_mode: ``"ansi"`` renders the last turn as text.
     """
@@ -114,13 +138,7 @@ class VerilogSpecEnv(gym.Env[Messages, str]):
     def step(self, action: str) -> tuple[Messages, float, bool, bool, dict[str, Any]]:
         if self.problem is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        [score] = score_many(
-            [(self.problem, action)],
-            self.reward_config,
-            seed=self.check.seed,
-            cycles=self.check.cycles,
-            timeout=self.check.timeout,
-        )
+        [score] = score_many([(self.problem, action)], self.reward_config, **self.check.kwargs())
         return self._advance(action, score)
 
     def _advance(self, action: str, score: Score) -> tuple[Messages, float, bool, bool, dict[str, Any]]:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .equiv import CheckRequest, Status, Verdict, check_requests
-from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT
+from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT, check_method
 from .problems import Problem
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
@@ -203,8 +203,17 @@ def score_many(
     cycles: int = DEFAULT_CYCLES,
     timeout: float = DEFAULT_TIMEOUT,
     progress: bool = False,
+    method: str = "sim",
+    formal_budget: float | None = None,
 ) -> list[Score]:
-    """Score ``(problem or golden source, response)`` pairs on every core, in order."""
+    """Score ``(problem or golden source, response)`` pairs on every core, in order.
+
+    ``seed``, ``cycles``, ``timeout``, ``method`` (``"sim"``, ``"formal"`` or ``"both"``)
+    and ``formal_budget`` go to :func:`~verilog_env.check_requests`: with
+    ``method="both"`` a candidate earns the reward only if random simulation passes it
+    and formal verification does not refute it.
+    """
+    check_method(method)
     parsed = [parse_response(response, think_prefilled=config.think_prefilled) for _, response in items]
     requests, where = [], []
     for i, ((target, _), p) in enumerate(zip(items, parsed)):
@@ -216,7 +225,11 @@ def score_many(
             where.append(i)
     verdicts: list[Verdict | None] = [None] * len(items)
     if requests:
-        for i, verdict in zip(where, check_requests(requests, seed=seed, cycles=cycles, timeout=timeout, progress=progress)):
+        checked = check_requests(
+            requests, seed=seed, cycles=cycles, timeout=timeout, progress=progress, method=method,
+            formal_budget=formal_budget,
+        )
+        for i, verdict in zip(where, checked):
             verdicts[i] = verdict
     return [Score(reward_of(p, v, config), p, v) for p, v in zip(parsed, verdicts)]
 

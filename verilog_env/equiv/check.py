@@ -158,8 +158,7 @@ def check_requests(
     fails is re-run one candidate at a time, so verdicts never depend on the grouping.
     Identical requests are checked once (each gets its own copy of the verdict). Returns one :class:`Verdict` per request, in order.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    check_method(method)
     if method != "sim":
         return _check_with_formal(
             requests, method=method, formal_budget=formal_budget, seed=seed, cycles=cycles, timeout=timeout,
@@ -323,6 +322,13 @@ def check_equivalence(
 
 
 METHODS = ("sim", "formal", "both")
+
+
+def check_method(method: object) -> str:
+    """``method`` if it is one of :data:`METHODS`; else a ValueError that lists them."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
+    return method  # type: ignore[return-value]
 
 
 def _formal_job(golden: str, candidate: str, options: CheckOptions, budget: float) -> Verdict:
