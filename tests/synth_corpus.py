@@ -21,6 +21,7 @@ misc/tie.v         a constant output: trivial
 misc/sink.v        no outputs
 misc/defines.v     no module at all (corpus level)
 misc/ve_copy.v     VerilogEval Prob038_count15's reference, renamed: contaminated code
+misc/rtllm_copy.v  RTLLM v1.1 counter_12's reference, renamed: contaminated code
 =================  ===========================================================
 """
 
@@ -47,6 +48,7 @@ STARTER = [
 
 VE_PROBLEM = "Prob038_count15"
 VE_PROMPT_FOR_PWM4 = "Prob045_edgedetect2"  # pwm4's canned spec copies this benchmark prompt
+RTLLM_PROBLEM = "counter_12"
 
 PAIR = """module absdiff_pair (
     input  [7:0] a0,
@@ -131,6 +133,9 @@ def build_corpus(root: Path, shared_benchmarks: Path) -> Path:
         path.write_text(text, encoding="utf-8")
     reference = (shared_benchmarks / "verilogeval_v2" / "spec-to-rtl" / f"{VE_PROBLEM}_ref.sv").read_text()
     (root / "misc" / "ve_copy.v").write_text(reference.replace("RefModule", "count15_copy"), encoding="utf-8")
+    reference = (shared_benchmarks / "rtllm_v1_1" / RTLLM_PROBLEM / "reference.v").read_text()
+    (root / "misc" / "rtllm_copy.v").write_text(
+        reference.replace(f"verified_{RTLLM_PROBLEM}", "counter12_copy"), encoding="utf-8")
     return root
 
 

@@ -269,11 +269,11 @@ def test_generator_on_error_and_usage(server):
 # ---------------------------------------------------------------- end to end
 
 EXPECTED = {  # stage: (in, out, {drop reason: count}); see tests/synth_corpus.py
-    "corpus": (19, 18, {"no_modules": 1}),
-    "intake": (19, 16, {"inout_port": 1, "no_outputs": 1, "trivial": 1}),
-    "dedup": (16, 13, {"exact_duplicate": 2, "near_duplicate": 1}),
-    "self_check": (13, 13, {}),
-    "decontam_code": (13, 12, {"contaminated_code": 1}),
+    "corpus": (20, 19, {"no_modules": 1}),
+    "intake": (20, 17, {"inout_port": 1, "no_outputs": 1, "trivial": 1}),
+    "dedup": (17, 14, {"exact_duplicate": 2, "near_duplicate": 1}),
+    "self_check": (14, 14, {}),
+    "decontam_code": (14, 12, {"contaminated_code": 2}),
     "describe": (12, 10, {"describe_failed": 1, "spec_missing_names": 1}),
     "decontam_spec": (10, 9, {"contaminated_spec": 1}),
     "regenerate": (9, 6, {"regenerate_failed": 1, "regenerate_malformed": 1, "regenerate_truncated": 1}),
@@ -319,7 +319,7 @@ def test_end_to_end_pipeline(server, tmp_path, capsys):
     out = tmp_path / "out"
     result = run_pipeline(make_config(server, corpus, out))
     assert_counts(result)
-    assert result.corpus == {"files_found": 19, "files_read": 19, "modules": 19}
+    assert result.corpus == {"files_found": 20, "files_read": 20, "modules": 20}
     assert result.samples == {"regenerate_malformed": 1, "regenerate_truncated": 1, "request_failed": 1, "usable": 6}
 
     # requests, retries, tokens and cost
@@ -341,6 +341,7 @@ def test_end_to_end_pipeline(server, tmp_path, capsys):
     assert len(drops) == sum(sum(d.values()) for _, _, d in EXPECTED.values()) - 1  # the file without modules
     by_module = {d["module"]: d for d in drops}
     assert by_module["count15_copy"]["detail"].endswith(corpus_data.VE_PROBLEM)
+    assert by_module["counter12_copy"]["detail"].endswith(f"rtllm-v1.1/{corpus_data.RTLLM_PROBLEM}")
     assert by_module["pwm4"]["detail"].endswith(corpus_data.VE_PROMPT_FOR_PWM4)
     assert by_module["sat_add8"]["detail"] == "does not name is_signed"
     assert by_module["popcount16_v2"]["reason"] == "near_duplicate"
