@@ -120,6 +120,31 @@ def test_corpus_readers(tmp_path):
         list(read_corpus([CorpusSource(path=str(tmp_path / "nowhere"), kind="dir")], 2000, CorpusStats()))
 
 
+def test_corpus_reader_hugging_face_dataset_on_disk(tmp_path):
+    """kind hf: a dataset saved with save_to_disk (a Dataset, or a DatasetDict and its split),
+    through the corpus entry of a config; the modules of its rows come out."""
+    import datasets
+
+    from trainers.synth.intake import CorpusStats, read_corpus
+
+    rows = [{"content": LEAF + MID, "name": "r0"}, {"content": None, "name": "r1"}, {"content": HELPER, "name": "r2"}]
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "hf"))
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows[:1]),
+                          "test": datasets.Dataset.from_list(rows[2:])}).save_to_disk(str(tmp_path / "hf_dict"))
+    config = config_from_dict(SynthConfig, {"corpus": [
+        {"path": str(tmp_path / "hf"), "text_key": "content", "id_key": "name"},  # kind auto: a saved dataset
+        {"path": str(tmp_path / "hf_dict"), "kind": "hf", "text_key": "content", "split": "test"},
+        {"path": str(tmp_path / "hf_dict"), "text_key": "content"},  # split train (the default)
+    ]})
+    assert [s.resolved_kind() for s in config.corpus] == ["hf", "hf", "hf"]
+    stats = CorpusStats()
+    records = list(read_corpus(config.corpus, 2000, stats))
+    assert [Path(r.source).name for r in records] == ["hf#r0", "hf#r2", "hf_dict#0", "hf_dict#0"]
+    assert (stats.files, stats.skipped_unreadable) == (4, 1)  # r1 has no text
+    modules = [[m["name"] for m in split_modules(r.text, r.source)["modules"]] for r in records]
+    assert modules == [["leaf", "mid"], ["helper"], ["helper"], ["leaf", "mid"]]
+
+
 # ---------------------------------------------------------------- dedup
 
 def test_dedup_exact_and_near_duplicates():

@@ -28,6 +28,11 @@ from trainers.config import (
 DEFAULT_DECONTAM_SUITES = ("verilogeval-v2-spec-to-rtl", "rtllm-v1.1")
 
 
+def saved_dataset(path: Path) -> bool:
+    """Whether ``path`` is a folder written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
+    return path.is_dir() and ((path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists())
+
+
 @dataclasses.dataclass
 class CorpusSource:
     """One place Verilog comes from."""
@@ -58,7 +63,7 @@ class CorpusSource:
         if self.kind != "auto":
             return self.kind
         p = Path(self.path).expanduser()
-        if p.is_dir() and not (p / "dataset_info.json").exists():
+        if p.is_dir() and not saved_dataset(p):
             return "dir"
         if p.suffix == ".jsonl":
             return "jsonl"

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import CorpusSource, IntakeConfig
+from .config import CorpusSource, IntakeConfig, saved_dataset
 
 WORKER_MEMORY_BYTES = 4 << 30
 
@@ -164,7 +164,7 @@ def _read_hf(source: CorpusSource, max_bytes: int, stats: CorpusStats) -> Iterat
         raise IntakeError("reading Hugging Face datasets needs: pip install 'verilog-env[data]'") from None
     local = Path(source.path).expanduser()
     try:
-        if local.is_dir() and (local / "dataset_info.json").exists():
+        if saved_dataset(local):
             data = datasets.load_from_disk(str(local))
             data = data[source.split] if isinstance(data, datasets.DatasetDict) else data
         else:
