@@ -89,6 +89,52 @@ def test_split_tops_only_and_unusable_modules():
     assert no_out["ok"] is False and "no output" in no_out["reason"]
 
 
+ROM = """module rom16 (input [3:0] addr, output [7:0] data);
+  reg [7:0] mem [0:15];
+  initial $readmemh("rom16.hex", mem);
+  assign data = mem[addr];
+endmodule
+"""
+BIG_CASE = ("module sbox (input [5:0] x, output reg [7:0] y);\n  always @* begin\n    case (x)\n"
+            + "".join(f"      6'd{i}: y = 8'd{(i * 37 + 11) % 256};\n" for i in range(64))
+            + "      default: y = 8'd0;\n    endcase\n  end\nendmodule\n")
+
+
+def test_intake_drops_unsupported_and_oversize_units(tmp_path):
+    from trainers.synth.config import IntakeConfig
+    from trainers.synth.intake import Unit, apply_analysis
+
+    # unit level: a golden the checker cannot drive (file I/O) is `unsupported`, with the reason
+    result = analyze_unit(ROM, "rom16")
+    assert result["ok"] is False and result["status"] == "unsupported" and "$readmem" in result["reason"]
+    unit = Unit(id="rom16_x", module="rom16", code=ROM, source="rom.v:rom16", modules=["rom16"])
+    apply_analysis(unit, result, IntakeConfig())
+    assert unit.drop == "unsupported" and "$readmem" in unit.detail and not unit.ports
+    ok = Unit(id="mid_x", module="mid", code=LEAF + MID, source="a.v:mid", modules=["mid", "leaf"])
+    apply_analysis(ok, analyze_unit(LEAF + MID, "mid"), IntakeConfig(min_tokens=1))
+    assert ok.drop is None and ok.port_names() == ["a", "y", "p"]
+
+    # through the pipeline's intake (a dry run: no requests): both drops counted and recorded
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, text in {"rom.v": ROM, "sbox.v": BIG_CASE, "pair.v": LEAF + MID}.items():
+        (corpus / name).write_text(text)
+    limit = 1000
+    assert len(ROM) < limit < len(BIG_CASE) and analyze_unit(BIG_CASE, "sbox")["ok"]  # too long, otherwise fine
+    config = config_from_dict(SynthConfig, {
+        "output_dir": str(tmp_path / "out"), "corpus": [str(corpus)], "progress": False,
+        "intake": {"max_unit_chars": limit, "min_tokens": 1, "workers": 1, "self_check": False},
+        "decontam": {"suites": []}, "output": {"plot": False}})
+    result = run_pipeline(config, dry_run=True)
+    assert (result.stage("intake").entered, result.stage("intake").kept) == (4, 2)
+    assert result.stage("intake").drops == {"oversize": 1, "unsupported": 1}
+    drops = {d["module"]: d for d in map(json.loads, (tmp_path / "out" / "drops.jsonl").read_text().splitlines())}
+    assert set(drops) == {"rom16", "sbox"}
+    assert (drops["sbox"]["stage"], drops["sbox"]["reason"]) == ("intake", "oversize")
+    assert drops["sbox"]["detail"] == f"{len(BIG_CASE)} characters (> max_unit_chars {limit})"
+    assert (drops["rom16"]["reason"], drops["rom16"]["source"]) == ("unsupported", f"{corpus / 'rom.v'}:rom16")
+
+
 def test_corpus_readers(tmp_path):
     from trainers.synth.config import CorpusSource
     from trainers.synth.intake import CorpusStats, IntakeError, read_corpus
