@@ -10,16 +10,17 @@ setup: $(VENV)/.installed
 	@bash scripts/ensure_iverilog.sh
 	@bash scripts/ensure_yosys.sh --optional
 
-# Re-install only when the packaging metadata changes (the install is editable).
-$(VENV)/.installed: pyproject.toml setup.cfg
+# Re-install only when the packaging metadata or the OpenRLHF pins change (the install is editable).
+$(VENV)/.installed: pyproject.toml setup.cfg scripts/install_openrlhf_cpu.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train,synth]'
 	PYTHON=$(PY) bash scripts/install_openrlhf_cpu.sh
 	touch $@
 
 # pytest exit code 5 means "no tests collected": we always have tests, so that is a failure.
+# setup installed OpenRLHF: its plugin tests must run, not skip.
 test: setup
-	@$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	@VERILOG_ENV_REQUIRE_OPENRLHF=1 $(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "verilog-env: no tests collected" >&2; exit 1; fi; exit $$rc
 
 demo: setup

@@ -1,7 +1,8 @@
 """The OpenRLHF plugins (trainers/openrlhf) driven through the real OpenRLHF 0.11.2 code.
 
-OpenRLHF is installed by ``scripts/install_openrlhf_cpu.sh`` (CI runs it); without it
-this module is skipped. What runs for real: OpenRLHF's ``SingleTurnAgentExecutor`` (which
+OpenRLHF is installed by ``scripts/install_openrlhf_cpu.sh`` (``make test`` and CI run
+it, and set ``VERILOG_ENV_REQUIRE_OPENRLHF=1`` so that a broken install fails here);
+elsewhere, without it, this module is skipped. What runs for real: OpenRLHF's ``SingleTurnAgentExecutor`` (which
 loads the reward file by path and calls it from ``asyncio.to_thread``),
 ``MultiTurnAgentExecutor`` and its agent-file loader, ``RolloutRayActor.generate_responses``,
 ``SamplesGenerator``, ``PromptDataset``, ``DeepspeedStrategy``, the ``train_ppo_ray``
@@ -36,6 +37,8 @@ try:
     from vllm import SamplingParams
     from vllm.outputs import CompletionOutput, RequestOutput
 except ImportError as exc:  # pragma: no cover - depends on the environment
+    if os.environ.get("VERILOG_ENV_REQUIRE_OPENRLHF"):  # `make test` installs it: missing means broken
+        raise
     pytest.skip(
         f"OpenRLHF 0.11.2 is not importable ({exc}); install it with scripts/install_openrlhf_cpu.sh",
         allow_module_level=True,
@@ -388,6 +391,27 @@ class _Stop(Exception):
     pass
 
 
+def args_openrlhf_gets(launcher_main, argv: list[str]):
+    """Run one of our launchers for real and return the args OpenRLHF's trainer receives.
+
+    The launcher runs OpenRLHF's CLI module with ``runpy``, which re-executes its
+    ``from openrlhf.utils import get_strategy``: patching ``openrlhf.utils`` therefore
+    reaches it, and the stand-in stops the run right after parsing."""
+    import openrlhf.utils
+
+    captured = {}
+
+    def stop(args):
+        captured["args"] = args
+        raise _Stop
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(openrlhf.utils, "get_strategy", stop)
+        with pytest.raises(_Stop):
+            launcher_main(argv)
+    return captured["args"]
+
+
 @pytest.fixture(scope="module")
 def launched(ray_cluster, tokenizer_dir, tmp_path_factory):
     """Run ``python -m trainers.openrlhf.train_dapo`` for real up to the point where
@@ -400,19 +424,7 @@ def launched(ray_cluster, tokenizer_dir, tmp_path_factory):
         "--rollout.n_samples_per_prompt 4 --train.batch_size 16 --actor.num_gpus_per_node 1 --vllm.num_engines 2 "
         "--data.max_len 8192 --rollout.max_new_tokens 4096 --adaptive.max_round_prompts 12 --adaptive.estimator beta"
     ).split()
-    captured = {}
-
-    def stop(args):
-        captured["args"] = args
-        raise _Stop
-
-    import openrlhf.utils
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(openrlhf.utils, "get_strategy", stop)
-        with pytest.raises(_Stop):
-            train_dapo.main(argv)
-    return captured["args"], problems
+    return args_openrlhf_gets(train_dapo.main, argv), problems
 
 
 def test_launcher_parses_with_openrlhf_cli_and_patches_trainers(launched):
@@ -607,23 +619,13 @@ def test_sft_launcher_and_data_through_openrlhf_sft_dataset(flash_attn_path, tok
     data = tmp_path / "sft.jsonl"
     rows = suite_sft_rows([SUITE.get("abs_diff8"), SUITE.get("counter_mod10")])
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    captured = {}
-
-    def stop(args):
-        captured["args"] = args
-        raise _Stop
-
     import openrlhf.utils
     from openrlhf.datasets import SFTDataset
     from openrlhf.datasets.utils import blending_datasets
 
     from trainers.openrlhf import train_sft
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(openrlhf.utils, "get_strategy", stop)
-        with pytest.raises(_Stop):
-            train_sft.main(["--model.model_name_or_path", "unused", "--data.dataset", str(data)])
-    args = captured["args"]
+    args = args_openrlhf_gets(train_sft.main, ["--model.model_name_or_path", "unused", "--data.dataset", str(data)])
     assert args.data.input_key == "messages" and args.data.apply_chat_template and args.data.max_len == 16384
     assert args.train.max_epochs == 6 and args.adam.lr == 1e-5 and args.ds.zero_stage == 3
     strategy = openrlhf.utils.get_strategy(args)

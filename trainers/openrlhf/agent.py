@@ -102,7 +102,7 @@ class VerilogAgentInstance(AgentInstanceBase):
                 asyncio.to_thread(score_responses, [action], [label], config), timeout=config.deadline + 5.0
             )
             return outcomes[0]
-        except TimeoutError:
+        except asyncio.TimeoutError:  # TimeoutError from 3.11 on; a class of its own on 3.10
             return failed("reward_timeout", "reward deadline passed", action, config.reward)
         except Exception as exc:
             log.exception("agent scoring failed")
