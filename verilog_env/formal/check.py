@@ -53,7 +53,10 @@ from .semantics import semantic_blockers
 from .yosys import FormalUnsupported, Netlist, synthesize, tools
 
 DEFAULT_BUDGET = 20.0
-"""Seconds of formal effort per check (Yosys, miter, proof); a refutation's replay comes on top."""
+"""Seconds of formal effort per check: the candidate's analysis and Yosys synthesis, the
+miter, the proof engines and deep runs. Not charged to it: the golden's synthesis (its own
+wall-clock bound, ``max(10, 2 * budget)`` s, once per problem: cached), the golden-X check
+after a proof (at most 2 s), compiling a proven candidate and replaying a counterexample."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,6 +323,8 @@ def combine(simulated: Verdict, formal: Verdict | None) -> Verdict:
     merged = copy.deepcopy(simulated)
     timings = dict(simulated.timings)
     timings["formal"] = formal.timings.get("formal", formal.timings.get("total", 0.0))
+    if "yosys_golden" in formal.timings:  # part of "formal": the golden's synthesis, once per problem
+        timings["yosys_golden"] = formal.timings["yosys_golden"]
     timings["total"] = simulated.timings.get("total", 0.0) + timings["formal"]
     if info is None:  # formal stopped before it started (cannot happen after simulation passed)
         merged.details["formal"] = {"result": "unknown", "reason": formal.reason}
