@@ -433,20 +433,13 @@ def test_end_to_end_pipeline(server, tmp_path, capsys):
     openrlhf = [json.loads(line) for line in (out / "rl_openrlhf.jsonl").read_text().splitlines()]
     assert len(openrlhf) == 3 and all(json.loads(r["label"])["golden"] for r in openrlhf)
 
-    # the SFT dataset loads in the bundled SFT trainer, and renders to the same messages
+    # the SFT dataset (trained on at the end of this test)
     sft_rows = [json.loads(line) for line in (out / "sft.jsonl").read_text().splitlines()]
     assert {r["top"] for r in sft_rows} == SFT_MODULES
+    assert all(r["messages"][2]["content"].startswith("<think>\n") and r["reasoning"] for r in sft_rows)
     import pyarrow.parquet as pq
 
     assert pq.read_table(out / "sft.parquet").to_pylist() == sft_rows
-    pytest.importorskip("torch")
-    from trainers.sft import load_records, sft_messages
-
-    records = load_records(out / "sft.jsonl")
-    assert len(records) == 5
-    for record, row in zip(records, sft_rows):
-        assert sft_messages(record) == row["messages"]
-        assert row["messages"][2]["content"].startswith("<think>\n") and row["reasoning"]
 
     # the report
     report = json.loads((out / "report.json").read_text())
@@ -482,6 +475,59 @@ def test_end_to_end_pipeline(server, tmp_path, capsys):
     dry = json.loads((tmp_path / "dry" / "report.json").read_text())
     assert [s["stage"] for s in dry["stages"]] == list(EXPECTED)[:5] and dry["dry_run"]
     assert stats(server)["requests"] == 0 and not (tmp_path / "dry" / "sft.jsonl").exists()
+
+    # the SFT dataset loads in the bundled SFT trainer and trains (last: needs torch)
+    train_bundled_sft(out / "sft.jsonl", tmp_path / "sft_run")
+
+
+def train_bundled_sft(data: Path, out: Path) -> None:
+    """``data`` (a synthesized sft.jsonl) through the bundled SFT trainer, as ``verilog-env
+    train sft`` runs it (records read from ``config.data``), with a from-scratch tokenizer and
+    model (trainers.demo's): the conversations it renders are the rows' ``messages`` (both
+    sides default to the same system prompt), its labels cover exactly the synthesized
+    answers, and two optimizer steps change the weights."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from trainers.common import read_jsonl
+    from trainers.demo import build_tokenizer, tiny_model
+    from trainers.sft import (
+        IGNORE,
+        SFTConfig,
+        build_examples,
+        load_records,
+        resolve_system_prompt,
+        sft_messages,
+        train_sft,
+    )
+
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    config = SFTConfig(data=str(data), output_dir=str(out), max_length=512, batch_size=len(rows), grad_accum=1,
+                       max_steps=2, lr=1e-3, lr_schedule="constant", warmup_ratio=0.0, save_every=0, progress=False,
+                       tensorboard=False, device="cpu")
+    system_prompt = resolve_system_prompt(config.system_prompt, config.system_prompt_file)
+    records = load_records(data)
+    assert [sft_messages(r, system_prompt) for r in records] == [row["messages"] for row in rows]
+    tokenizer = build_tokenizer([m["content"] for row in rows for m in row["messages"]], 1000)
+    examples, dropped = build_examples(tokenizer, records, system_prompt, config.max_length)
+    assert dropped == 0 and len(examples) == len(rows)
+    for example, row in zip(examples, rows):  # the loss is on the assistant turn, all of it
+        answer = [t for t, label in zip(example.input_ids, example.labels) if label != IGNORE]
+        assert tokenizer.decode(answer) == row["messages"][-1]["content"] + "<|end|>\n"
+    label_tokens = sum(label != IGNORE for e in examples for label in e.labels)
+
+    model = tiny_model(tokenizer, hidden=32, layers=1, heads=2, intermediate=64, seed=0)
+    before = [p.detach().clone() for p in model.parameters()]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: one thread is as fast, and far faster on a busy machine
+    try:
+        result = train_sft(config, model=model, tokenizer=tokenizer)
+    finally:
+        torch.set_num_threads(threads)
+    assert (result.steps, result.dropped) == (2, 0)
+    assert 0 < result.last_loss < result.first_loss < 20  # finite, and the second step saw the first's update
+    assert [(r["step"], r["label_tokens"]) for r in read_jsonl(out / "metrics.jsonl")] == [(1, label_tokens), (2, label_tokens)]
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert (result.output / "config.json").exists()
 
 
 @pytest.mark.shared
