@@ -240,7 +240,8 @@ class OutputConfig:
     """Dataset file formats: jsonl and/or parquet."""
     system_prompt: str | None = None
     """System prompt of the regeneration requests, the SFT conversations and the difficulty
-    prompts (default: verilog_env's DEFAULT_SYSTEM_PROMPT)."""
+    prompts (default: verilog_env's DEFAULT_SYSTEM_PROMPT). The bundled SFT trainer renders
+    its own (its config's system_prompt): set the same one there."""
     system_prompt_file: str | None = None
     """Read it from a file, e.g. ../shared/codev_r1_system_prompt.txt."""
     rl_exports: list[str] = dataclasses.field(default_factory=lambda: ["openrlhf"])
