@@ -399,3 +399,21 @@ def test_env_reward_with_method_both_rejects_what_simulation_accepts():
         CheckSettings(method="both", formal_budget=0)
     with pytest.raises(ValueError, match="method must be one of"):
         score_response(problem, "no code at all", method="Both")
+
+
+def test_cli_check_and_reward_service_take_the_method(tmp_path, capsys):
+    from verilog_env import cli
+    from verilog_env.server import ServerConfig
+
+    golden, candidate = tmp_path / "golden.v", tmp_path / "candidate.v"
+    golden.write_text(ADDER)
+    candidate.write_text(ADDER_WRONG_ON_ONE_VALUE)
+    assert cli.main(["check", str(golden), str(candidate)]) == 0
+    assert cli.main(["check", str(golden), str(candidate), "--method", "both", "--formal-budget", str(BUDGET)]) == 1
+    assert "random simulation missed it" in capsys.readouterr().out
+
+    service = ServerConfig(method="both", formal_budget=BUDGET, warmup=False)
+    assert service.check.kwargs() == {"seed": 0, "cycles": DEFAULT_CYCLES, "timeout": service.check_timeout,
+                                      "method": "both", "formal_budget": BUDGET}
+    with pytest.raises(ValueError, match="method must be one of"):
+        ServerConfig(method="proof")

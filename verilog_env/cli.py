@@ -8,7 +8,9 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT, check_equivalence
+from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT, METHODS, check_equivalence
+from .formal.check import DEFAULT_BUDGET as FORMAL_BUDGET
+from .formal.yosys import YosysNotFoundError
 from .equiv.verdict import Verdict
 from .sim.icarus import SimulatorNotFoundError
 
@@ -48,6 +50,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         seed=args.seed,
         cycles=args.cycles,
         timeout=args.timeout,
+        method=args.method,
+        formal_budget=args.formal_budget,
     )
     _print_verdict(verdict, as_json=args.json)
     return 0 if verdict.equivalent else 1
@@ -103,6 +107,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             seed=args.seed,
             cycles=args.cycles,
             check_timeout=args.check_timeout,
+            method=args.method,
+            formal_budget=args.formal_budget,
             request_timeout=args.request_timeout,
             max_batch=args.max_batch,
             max_request_bytes=args.max_request_bytes,
@@ -160,6 +166,18 @@ def _add_plugin_commands(sub) -> None:
             print(f"verilog-env: skipping command plugin {entry.name!r}: {error}", file=sys.stderr)
 
 
+def add_method_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method", choices=METHODS, default="sim",
+        help="sim: seeded random simulation (default); both: simulation, then a Yosys formal check of what "
+        "it passes; formal: the formal check alone",
+    )
+    parser.add_argument(
+        "--formal-budget", type=float, default=None, metavar="SECONDS",
+        help="seconds of formal effort per check (default: %g)" % FORMAL_BUDGET,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="verilog-env",
@@ -184,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per compile/simulation (default: {DEFAULT_TIMEOUT:g})"
     )
+    add_method_arguments(check)
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.set_defaults(func=cmd_check)
 
@@ -219,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--check-timeout", type=float, default=DEFAULT_TIMEOUT,
         help=f"seconds per compile/simulation of a check (default: {DEFAULT_TIMEOUT:g})",
     )
+    add_method_arguments(serve)
     serve.add_argument(
         "--partial-credit", action="store_true", help="reward mismatches by the fraction of ticks matched first"
     )
@@ -263,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, SimulatorNotFoundError) as error:
+    except (UsageError, SimulatorNotFoundError, YosysNotFoundError) as error:
         print(f"verilog-env: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

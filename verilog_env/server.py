@@ -51,6 +51,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .env import CheckSettings
 from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT
 from .labels import LabelError, ProblemIndex, response_of
 from .problems import Problem
@@ -78,6 +79,9 @@ class ServerConfig:
     seed: stimulus seed of every check (same seed, same verdict).
     cycles: clock cycles simulated per check.
     check_timeout: seconds allowed to each compile and each simulation of a check.
+    method: ``"sim"`` (seeded random simulation), ``"both"`` (simulation, then a formal
+        check of what it passes) or ``"formal"``; see :class:`verilog_env.CheckSettings`.
+    formal_budget: seconds of formal effort per check (``None``: the default).
     request_timeout: seconds a request may take in all, waiting in the queue included;
         past it the request gets 504 (its checks still finish in the background).
     max_batch: most items one request may carry (413 beyond it).
@@ -96,6 +100,8 @@ class ServerConfig:
     seed: int = 0
     cycles: int = DEFAULT_CYCLES
     check_timeout: float = DEFAULT_TIMEOUT
+    method: str = "sim"
+    formal_budget: float | None = None
     request_timeout: float = 120.0
     max_batch: int = 4096
     max_request_bytes: int = 64 << 20
@@ -117,6 +123,12 @@ class ServerConfig:
                 raise ValueError(f"ServerConfig.{name} must be positive")
         if float(self.batch_window) < 0:
             raise ValueError("ServerConfig.batch_window must not be negative")
+        self.check  # validates method and formal_budget
+
+    @property
+    def check(self) -> CheckSettings:
+        """The checker settings every score uses."""
+        return CheckSettings(self.seed, self.cycles, self.check_timeout, self.method, self.formal_budget)
 
 
 # --------------------------------------------------------------------------- errors
@@ -353,8 +365,7 @@ class MicroBatcher:
             self._slots.release()
 
     def _score_blocking(self, items: list[tuple[Problem, str]], config: RewardConfig) -> list[Score]:
-        c = self._config
-        return score_many(items, config, seed=c.seed, cycles=c.cycles, timeout=c.check_timeout)
+        return score_many(items, config, **self._config.check.kwargs())
 
 
 # ------------------------------------------------------------------------- request parsing
@@ -510,9 +521,7 @@ def create_app(config: ServerConfig | None = None) -> "FastAPI":
                     score_many,
                     [(first, f"<think></think><answer>```verilog\n{first.golden}\n```</answer>")],
                     config.reward,
-                    seed=config.seed,
-                    cycles=config.cycles,
-                    timeout=config.check_timeout,
+                    **config.check.kwargs(),
                 )
             except Exception:  # noqa: BLE001
                 log.exception("warm-up check failed")
