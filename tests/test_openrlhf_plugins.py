@@ -637,3 +637,24 @@ def test_sft_launcher_and_data_through_openrlhf_sft_dataset(flash_attn_path, tok
         "<|im_start|>assistant\n"
     )
     assert dataset.responses[0] == rows[0]["messages"][-1]["content"] + "<|im_end|>\n"
+
+
+@pytest.mark.parametrize("script", ["single_node.sh", "multi_node.sh"])
+def test_example_dapo_command_lines_parse_in_openrlhf(script, ray_cluster, tokenizer_dir, tmp_path):
+    """The adaptive-DAPO command of each example launch script, as written, passes our
+    launcher and OpenRLHF's own parser (run last: it re-installs the launcher's patch)."""
+    import re
+    import shlex
+
+    text = (Path(__file__).resolve().parents[1] / "examples" / "openrlhf" / script).read_text()
+    command = re.search(r"^[ \t-]*python -m trainers\.openrlhf\.train_dapo((?:.*\\\n)*.*)", text, re.M).group(1)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rl.jsonl").write_text("".join(json.dumps(r) + "\n" for r in export_rows([SUITE[0]], "openrlhf")))
+    values = {"CKPT": str(tmp_path / "ckpt"), "DATA": str(data), "GPUS": "8"}
+    argv = shlex.split(re.sub(r"\$(\w+)", lambda m: values[m.group(1)], command.replace("\\\n", " ")))
+    argv[argv.index("--actor.model_name_or_path") + 1] = tokenizer_dir
+    args = args_openrlhf_gets(train_dapo.main, argv)
+    assert args.data.prompt_dataset == str(data / "rl.jsonl") and args.reward.remote_url == [reward_func_path()]
+    assert args.ds.zero_stage == 3 and args.vllm.num_engines == {"single_node.sh": 8, "multi_node.sh": 16}[script]
+    assert list(args.actor.eps_clip_low_high) == [0.2, 0.28] and args.algo.dynamic_filtering_enable
