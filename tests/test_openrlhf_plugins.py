@@ -647,7 +647,7 @@ def test_example_dapo_command_lines_parse_in_openrlhf(script, ray_cluster, token
     import shlex
 
     text = (Path(__file__).resolve().parents[1] / "examples" / "openrlhf" / script).read_text()
-    command = re.search(r"^[ \t-]*python -m trainers\.openrlhf\.train_dapo((?:.*\\\n)*.*)", text, re.M).group(1)
+    command = re.search(r"^[ \t-]*python -m trainers\.openrlhf\.train_dapo((?:.*\\\n)*.*)", text, re.MULTILINE).group(1)
     data = tmp_path / "data"
     data.mkdir()
     (data / "rl.jsonl").write_text("".join(json.dumps(r) + "\n" for r in export_rows([SUITE[0]], "openrlhf")))

@@ -9,9 +9,9 @@ from importlib import resources
 from pathlib import Path
 
 from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT, METHODS, check_equivalence
+from .equiv.verdict import Verdict
 from .formal.check import DEFAULT_BUDGET as FORMAL_BUDGET
 from .formal.yosys import YosysNotFoundError
-from .equiv.verdict import Verdict
 from .sim.icarus import SimulatorNotFoundError
 
 
@@ -174,7 +174,7 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--formal-budget", type=float, default=None, metavar="SECONDS",
-        help="seconds of formal effort per check (default: %g)" % FORMAL_BUDGET,
+        help=f"seconds of formal effort per check (default: {FORMAL_BUDGET:g})",
     )
 
 

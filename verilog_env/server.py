@@ -123,7 +123,7 @@ class ServerConfig:
                 raise ValueError(f"ServerConfig.{name} must be positive")
         if float(self.batch_window) < 0:
             raise ValueError("ServerConfig.batch_window must not be negative")
-        self.check  # validates method and formal_budget
+        _ = self.check  # CheckSettings validates method and formal_budget
 
     @property
     def check(self) -> CheckSettings:
