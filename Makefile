@@ -13,7 +13,7 @@ setup: $(VENV)/.installed
 # Re-install only when the packaging metadata or the OpenRLHF pins change (the install is editable).
 $(VENV)/.installed: pyproject.toml setup.cfg scripts/install_openrlhf_cpu.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train,synth]'
+	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train,synth,trl]'
 	PYTHON=$(PY) bash scripts/install_openrlhf_cpu.sh
 	touch $@
 

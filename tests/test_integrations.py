@@ -76,6 +76,50 @@ def test_trl_reward_accepts_text_and_conversational_completions(problem):
     assert verilog_reward(prompts=["p"] * 3, completions=completions, label=[problem.id] * 3, completion_ids=None) == [1.0, 1.0, 0.0]
 
 
+
+TRL_RUN = """
+import json, sys
+sys.modules["vllm"] = None  # vLLM may be installed without its dependencies (OpenRLHF's CPU install): keep TRL off it
+import verilog_env.integrations.trl as trl_reward
+calls, real = [], trl_reward.verilog_reward
+def verilog_reward(prompts, completions, label, **kwargs):
+    rewards = real(prompts, completions, label, **kwargs)
+    calls.append({"prompts": prompts, "completions": completions, "label": list(label), "rewards": rewards})
+    return rewards
+trl_reward.verilog_reward = verilog_reward
+sys.path.insert(0, "examples")
+import trl_grpo
+result = trl_grpo.main(["--tiny", "--steps", "2", "--out", sys.argv[1]])
+print("RESULT " + json.dumps({"result": result, "calls": calls}))
+"""
+
+
+def test_trl_grpo_trainer_calls_the_reward_with_aligned_labels(tmp_path):
+    """examples/trl_grpo.py under TRL's real GRPOTrainer: TRL hands ``verilog_reward`` the
+    dataset's ``label`` column aligned with the prompts, and its logged reward is ours."""
+    if importlib.util.find_spec("trl") is None:
+        pytest.skip("TRL is not installed (pip install -e '.[trl]'; make test installs it)")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", TRL_RUN, str(tmp_path)], cwd=root, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    report = json.loads(run.stdout.split("RESULT ", 1)[1])
+    assert report["result"]["steps"] == 2 and len(report["calls"]) == 2
+    suite = load_suite("starter")
+    for call in report["calls"]:
+        assert len(call["label"]) == len(call["completions"]) == len(call["rewards"]) == 4
+        for prompt, label, completion in zip(call["prompts"], call["label"], call["completions"]):
+            assert prompt[-1] == {"role": "user", "content": suite.get(label).spec}
+            assert completion[-1]["role"] == "assistant"
+        assert set(call["rewards"]) <= {0.0, 1.0}
+        golden_answers = [[{"role": "assistant", "content": answer(suite.get(label).golden)}] for label in call["label"]]
+        assert verilog_reward(call["prompts"], golden_answers, call["label"]) == [1.0] * 4
+    assert report["result"]["rewards"] == [sum(c["rewards"]) / 4 for c in report["calls"]]
+
 # --- exported datasets ------------------------------------------------------------------
 
 def test_exported_openrlhf_rows_score_through_reward_fn(tmp_path, problem):
