@@ -21,15 +21,8 @@ Two parts, both on the shared benchmark references (VerilogEval v2, RTLLM v1.1):
 
 All checks go through ``check_requests`` and so use every core.
 
-What ``--budget`` bounds (see :mod:`verilog_env.formal.check`): the candidate's side of a
-check: its analysis and Yosys synthesis, the miter, and the proof engines and deep runs.
-The golden's Yosys synthesis is not charged to it: it has its own wall-clock bound,
-``max(10, 2 * budget)`` seconds, and is done once per problem (cached in each formal
-worker), as an RL run or a benchmark re-checks the same golden many times. Also on top of
-the budget: the golden-X check after a proof (at most 2 s), Icarus compiling a proven
-candidate, and replaying a counterexample in Icarus. In the self part every reference is
-its own golden, so each check pays its golden's synthesis once: ``seconds_per_check``
-includes it, ``seconds_per_check_excluding_golden_synthesis`` does not.
+What ``--budget`` bounds, and what it does not (the golden's one-off synthesis, the
+replays in Icarus): :data:`BUDGET_NOTE`, which the report also carries.
 """
 
 from __future__ import annotations
