@@ -399,6 +399,10 @@ def test_env_reward_with_method_both_rejects_what_simulation_accepts():
         CheckSettings(method="both", formal_budget=0)
     with pytest.raises(ValueError, match="method must be one of"):
         score_response(problem, "no code at all", method="Both")
+    with pytest.raises(ValueError, match="formal_budget"):
+        score_response(problem, "no code at all", method="both", formal_budget=-1)
+    with pytest.raises(ValueError, match="formal_budget"):
+        check_equivalence(ADDER, ADDER, method="both", formal_budget=0)
 
 
 def test_cli_check_and_reward_service_take_the_method(tmp_path, capsys):
@@ -411,6 +415,9 @@ def test_cli_check_and_reward_service_take_the_method(tmp_path, capsys):
     assert cli.main(["check", str(golden), str(candidate)]) == 0
     assert cli.main(["check", str(golden), str(candidate), "--method", "both", "--formal-budget", str(BUDGET)]) == 1
     assert "random simulation missed it" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["check", str(golden), str(candidate), "--method", "both", "--formal-budget", "-1"])
+    assert "expected a positive number of seconds, got '-1'" in capsys.readouterr().err
 
     service = ServerConfig(method="both", formal_budget=BUDGET, warmup=False)
     assert service.check.kwargs() == {"seed": 0, "cycles": DEFAULT_CYCLES, "timeout": service.check_timeout,

@@ -166,6 +166,16 @@ def _add_plugin_commands(sub) -> None:
             print(f"verilog-env: skipping command plugin {entry.name!r}: {error}", file=sys.stderr)
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method", choices=METHODS, default="sim",
@@ -173,7 +183,7 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
         "it passes; formal: the formal check alone",
     )
     parser.add_argument(
-        "--formal-budget", type=float, default=None, metavar="SECONDS",
+        "--formal-budget", type=_positive_seconds, default=None, metavar="SECONDS",
         help=f"seconds of formal effort per check (default: {FORMAL_BUDGET:g})",
     )
 

@@ -59,9 +59,7 @@ class CheckSettings:
     formal_budget: float | None = None
 
     def __post_init__(self) -> None:
-        check_method(self.method)
-        if self.formal_budget is not None and not self.formal_budget > 0:
-            raise ValueError(f"formal_budget must be a positive number of seconds or None, got {self.formal_budget!r}")
+        check_method(self.method, self.formal_budget)
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`~verilog_env.score_many` / :func:`~verilog_env.check_requests`."""

@@ -213,7 +213,7 @@ def score_many(
     ``method="both"`` a candidate earns the reward only if random simulation passes it
     and formal verification does not refute it.
     """
-    check_method(method)
+    check_method(method, formal_budget)
     parsed = [parse_response(response, think_prefilled=config.think_prefilled) for _, response in items]
     requests, where = [], []
     for i, ((target, _), p) in enumerate(zip(items, parsed)):

@@ -158,7 +158,7 @@ def check_requests(
     fails is re-run one candidate at a time, so verdicts never depend on the grouping.
     Identical requests are checked once (each gets its own copy of the verdict). Returns one :class:`Verdict` per request, in order.
     """
-    check_method(method)
+    check_method(method, formal_budget)
     if method != "sim":
         return _check_with_formal(
             requests, method=method, formal_budget=formal_budget, seed=seed, cycles=cycles, timeout=timeout,
@@ -324,10 +324,13 @@ def check_equivalence(
 METHODS = ("sim", "formal", "both")
 
 
-def check_method(method: object) -> str:
-    """``method`` if it is one of :data:`METHODS`; else a ValueError that lists them."""
+def check_method(method: object, formal_budget: object = None) -> str:
+    """``method`` if it is one of :data:`METHODS` and ``formal_budget`` is ``None`` or a
+    positive number of seconds; else a ValueError that says what is allowed."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
+    if formal_budget is not None and not (isinstance(formal_budget, (int, float)) and formal_budget > 0):
+        raise ValueError(f"formal_budget must be a positive number of seconds or None, got {formal_budget!r}")
     return method  # type: ignore[return-value]
 
 
