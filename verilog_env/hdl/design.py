@@ -73,6 +73,10 @@ class Design:
     """The ``timescale`` directive the simulator must be given with the design's text."""
     constants: tuple[int, ...] = ()
     """Distinct non-negative integer literals of the design (a stimulus dictionary)."""
+    self_contained: bool = True
+    """Every item of the text is a module: nothing lands in the compilation-unit scope
+    (``typedef``, ``function``, ``parameter``, ``package``, ... outside a module), which a
+    simulator shares between all the files of a run."""
 
     @property
     def inputs(self) -> list[Port]:
@@ -168,6 +172,14 @@ def analyze(
                 "rejected", f"hierarchical reference {escape} reaches outside the design"
             )
         raise DesignError("compile_error", format_diagnostics(errors, source.source_manager))
+    if candidate:
+        escape = outward_reference(tops[chosen])
+        if escape is not None:
+            raise DesignError(
+                "rejected",
+                f"hierarchical reference {escape} reaches outside the module that uses it (only "
+                "downward references into scopes declared inside a module are allowed)",
+            )
 
     instance = tops[chosen]
     ports = _ports(instance, role)
@@ -187,6 +199,7 @@ def analyze(
         source=source,
         timescale=timescale,
         constants=constants,
+        self_contained=all(member.kind == SK.ModuleDeclaration for member in source.tree.root.members),
     )
 
 
@@ -213,6 +226,75 @@ def _hierarchical_escape(errors, dotted: dict[int, str]) -> str | None:
         if name is not None:
             return name
     return None
+
+
+_BRACKETS = re.compile(r"\[[^\]]*\]")
+
+
+def _components(path: str) -> list[str]:
+    """``"top.g[0].u.x"`` -> ``["top", "g", "u", "x"]``."""
+    return _BRACKETS.sub("", path).split(".")
+
+
+def outward_reference(top) -> str | None:
+    """The first name in the elaborated design ``top`` that does not point down into it.
+
+    A dotted name (value, call, ``defparam``, ``disable``, event trigger) is allowed only
+    when it resolves inside the instance whose module contains it *and* its first
+    component names a scope on the way down there (an instance, generate block or named
+    block declared in that module). Everything else is an upward (or self-by-module-name)
+    reference, refused: pyslang resolves it among the candidate's own modules, but in
+    the simulator, where modules are renamed and the candidate sits inside a testbench,
+    the same name can bind to something else (the upward search walks past the
+    candidate's top). Simple-name calls must resolve inside the calling instance or in a
+    package (tasks and functions are also searched upward by name). Returns the name's
+    text, or ``None`` when every reference points down.
+    """
+    found: list[str] = []
+    root = top.hierarchicalPath
+
+    def judge(syntax_node, target, instance: str) -> None:
+        if target is None or found:
+            return
+        path = target.hierarchicalPath
+        if not path or not (path == root or path.startswith(root + ".")):
+            return  # a package or compilation-unit item: not in any instance
+        text = " ".join(str(syntax_node).split()) if syntax_node is not None else path
+        inside = path.startswith(instance + ".")
+        if not inside:
+            found.append(text)
+            return
+        if syntax_node is None or "." not in text.split("(", 1)[0]:
+            return  # a simple name found inside the instance
+        head = syntax_node.getFirstToken().valueText
+        if head not in _components(path[len(instance) + 1 :])[:-1]:
+            found.append(text)
+
+    def check_instance(instance) -> None:
+        here = instance.hierarchicalPath
+
+        def visit(node):
+            if found:
+                return ast.VisitAction.Skip
+            if isinstance(node, ast.InstanceSymbol) and node is not instance:
+                check_instance(node)
+                return ast.VisitAction.Skip
+            if isinstance(node, ast.DefParamSymbol):
+                judge(node.syntax, node.target, here)
+            elif isinstance(node, ast.Expression):
+                kind = node.kind
+                if kind in (ast.ExpressionKind.HierarchicalValue, ast.ExpressionKind.ArbitrarySymbol):
+                    judge(node.syntax, node.symbol, here)
+                elif kind == ast.ExpressionKind.Call and not node.isSystemCall:
+                    judge(node.syntax, node.subroutine, here)
+            elif isinstance(node, ast.Statement) and node.kind == ast.StatementKind.Disable:
+                judge(node.target.syntax, getattr(node.target, "symbol", None), here)  # not visited below
+            return ast.VisitAction.Advance
+
+        instance.visit(visit)
+
+    check_instance(top)
+    return found[0] if found else None
 
 
 def _ports(instance, role: str) -> list[Port]:

@@ -29,10 +29,14 @@ ALLOWED_SYSTEM_NAMES = frozenset(
     $ln $log10 $exp $sqrt $pow $floor $ceil $sin $cos $tan $asin $acos $atan $atan2
     $hypot $sinh $cosh $tanh $asinh $acosh $atanh
     $sformatf $sformat $psprintf
-    $random $urandom $urandom_range $time $stime $realtime
     """.split()
 )
-"""System tasks and functions a design may call: pure computation and console output."""
+"""System tasks and functions a design may call: pure computation and console output.
+
+Nothing that reads the simulation time or draws random numbers: a design's outputs may
+depend only on its inputs and state, or it could be right only at the testbench's sampling
+instants, only inside the simulated window, or replay the reference's outputs for a
+known stimulus."""
 
 _SYSTEM_NAME_WHY = {  # first matching prefix wins
     "$finish": "ends the simulation",
@@ -41,6 +45,12 @@ _SYSTEM_NAME_WHY = {  # first matching prefix wins
     "$fatal": "ends the simulation",
     "$system": "runs a host command",
     "$value$plusargs": "reads the host command line",
+    "$time": "reads the simulation time (a design may depend only on its inputs and state)",
+    "$stime": "reads the simulation time (a design may depend only on its inputs and state)",
+    "$realtime": "reads the simulation time (a design may depend only on its inputs and state)",
+    "$random": "draws random numbers (a design may depend only on its inputs and state)",
+    "$urandom": "draws random numbers (a design may depend only on its inputs and state)",
+    "$dist_": "draws random numbers (a design may depend only on its inputs and state)",
     "$test$plusargs": "reads the host command line",
     "$readmem": "file I/O",
     "$writemem": "file I/O",

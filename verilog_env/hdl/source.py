@@ -77,10 +77,10 @@ DEFAULT_TIMESCALE = "`timescale 1ns/1ps"
 def expanded_text(source: ParsedSource, timescale: str) -> str:
     """The exact tokens pyslang analysed: macros expanded, directives and disabled code gone.
 
-    The simulator compiles this text, never the original, so no preprocessor difference
-    between pyslang and the simulator (predefined macros, `ifdef on tool names, macro
-    corner cases) can make it compile code the analysis did not see. ``timescale`` (see
-    :func:`timescale_of`) is put back on the first line, since delays depend on it.
+    No preprocessor difference between pyslang and another tool (predefined macros,
+    `ifdef on tool names, macro corner cases) can make that tool compile code the
+    analysis did not see. ``timescale`` (see :func:`timescale_of`) is put back on the
+    first line. Comments are kept; :func:`canonical_text` is what the checker's engines read.
     """
     printer = syntax.SyntaxPrinter()
     printer.setIncludeDirectives(False)
@@ -90,6 +90,89 @@ def expanded_text(source: ParsedSource, timescale: str) -> str:
     printer.setIncludeComments(True)
     printer.print(source.tree.root)
     return f"{timescale}\n{printer.str()}\n"
+
+
+Edit = tuple[int, int, "bytes | None"]
+"""(start, end, replacement) on the UTF-8 bytes of a text; ``None`` blanks the span."""
+
+_SK = syntax.SyntaxKind
+_DELAYS = frozenset({_SK.DelayControl, _SK.Delay3, _SK.CycleDelay, _SK.OneStepDelay})
+_COMMENTS = frozenset({parsing.TriviaKind.LineComment, parsing.TriviaKind.BlockComment})
+
+
+def _span(node) -> tuple[int, int]:
+    first, last = node.getFirstToken(), node.getLastToken()
+    return first.location.offset, last.location.offset + len(last.rawText.encode())
+
+
+def canonical_edits(source: ParsedSource) -> list[Edit]:
+    """What turns a parsed :func:`expanded_text` into the text every engine reads.
+
+    The simulator and the prover must see one design, with the meaning synthesis gives it:
+
+    * comments are blanked: tools read some of them (``// synopsys translate_off``,
+      ``parallel_case``/``full_case`` hot comments), and not the same ones;
+    * attribute instances ``(* ... *)`` are blanked (``parallel_case``, ``full_case`` and
+      the like steer synthesis only);
+    * ``unique``/``unique0``/``priority`` before ``case``/``if`` are blanked: a simulator
+      takes the first matching item, synthesis builds a parallel (or don't-care) mux;
+    * delays (``#5``, ``#(1,2)``, ``##1``, ``#1step``, in statements, intra-assignment,
+      continuous assignments, nets and gates) are blanked: synthesis ignores them, and in
+      simulation they would let a design be right only at the sampling instant, or only
+      inside the simulated window.
+
+    Spans are blanked byte for byte (newlines kept), so offsets and line numbers stay put.
+    """
+    edits: list[Edit] = []
+    data_end = 0
+
+    def visit(node):
+        nonlocal data_end
+        if isinstance(node, parsing.Token):
+            start = node.location.offset
+            cursor = data_end
+            for trivia in node.trivia:
+                if trivia.kind in _COMMENTS:
+                    raw = trivia.getRawText().encode()
+                    found = source_bytes.find(raw, cursor, start)
+                    if found >= 0:
+                        edits.append((found, found + len(raw), None))
+                        cursor = found + len(raw)
+            data_end = start + len(node.rawText.encode())
+            return
+        kind = node.kind
+        if kind in _DELAYS or kind == _SK.AttributeInstance:
+            edits.append((*_span(node), None))
+        elif kind in (_SK.CaseStatement, _SK.ConditionalStatement):
+            keyword = node.uniqueOrPriority
+            if keyword is not None and keyword.rawText:
+                offset = keyword.location.offset
+                edits.append((offset, offset + len(keyword.rawText.encode()), None))
+
+    source_bytes = source.text.encode()
+    source.tree.root.visit(visit)
+    return edits
+
+
+def apply_edits(text: str, edits: list[Edit]) -> str:
+    """``text`` with ``edits`` applied (a span inside an earlier, larger one is dropped)."""
+    data = text.encode()
+    out: list[bytes] = []
+    position = 0
+    for start, end, replacement in sorted(edits, key=lambda e: (e[0], -e[1])):
+        if start < position:  # nested in (or overlapping) a span already handled
+            continue
+        out.append(data[position:start])
+        out.append(bytes(b if b == 10 else 32 for b in data[start:end]) if replacement is None else replacement)
+        position = end
+    out.append(data[position:])
+    return b"".join(out).decode()
+
+
+def canonical_text(source: ParsedSource, timescale: str) -> str:
+    """The text the simulator and the prover compile (see :func:`canonical_edits`)."""
+    text = expanded_text(source, timescale)
+    return apply_edits(text, canonical_edits(parse(text, source.name)))
 
 
 def timescale_of(source: ParsedSource) -> str:
