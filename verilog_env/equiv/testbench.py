@@ -1,12 +1,12 @@
 """Generate the testbenches: one records the golden's outputs, one checks candidates.
 
-The *candidate testbench* drives up to N candidates side by side and compares each with
-the golden's outputs every tick, stopping a candidate at its first mismatch. Once the
-golden's outputs have been recorded (``golden.trace``, cached by the caller), they are
-replayed from ``expect.hex`` and the golden is not simulated again. The first check of
-a golden simulates it alongside the candidates and records it on the way; if that run
-fails for any reason, the *golden testbench* records the golden alone, so a golden's
-problems are never blamed on a candidate.
+The *golden testbench* drives the golden alone and records its outputs at every tick
+(``golden.trace``). The *candidate testbench* drives up to N candidates side by side and
+compares each with that record, replayed from ``expect.hex``, stopping a candidate at its
+first mismatch. The golden is never in a candidate's simulation: a candidate cannot read,
+copy or disturb it, and a record is always made by the golden alone. Instance names, the
+candidates' module prefixes (see :mod:`.simcheck`) and the testbench's module name are
+derived from a per-run random nonce, so no name in a candidate can guess them.
 
 Time is divided into ticks of 10 ns. In every tick the non-clock inputs take their next
 values from ``stim.hex`` (see :mod:`.stimulus`) at +2 ns, outputs are sampled at +4 ns
@@ -18,18 +18,24 @@ and high before falling ones. The first clock
 toggles every tick (one cycle = two ticks); further clocks toggle every 3, 2, 5, ... ticks
 with a seeded phase, so multi-clock designs see unrelated edges.
 
-Comparison is X-aware: the recorded golden value comes with a mask of its known (0/1)
-bits; masked-out bits (X/Z in the golden) are don't-care, and any other bit must equal
-the golden's exactly (an X/Z in the candidate there is a mismatch). Designs with a
-reset are compared from the end of the initial reset (tick ``RESET_TICKS``) on. Candidate results are
-written to a results file the design cannot reach (file I/O is refused by the policy),
-on lines that start with a per-run nonce; the testbench's module name is derived from
-the nonce too, so a design cannot even name it.
+Comparison is X-aware and happens at every tick, from the first: the recorded golden
+value comes with a mask of its 0/1 bits and a mask of its Z bits. X bits of the golden are
+don't-care; 0/1 bits must be equal (an X/Z in the candidate there is a mismatch); a Z bit
+(a released tri-state output) must be Z in the candidate too. Power-on X values of the
+golden are don't-care like any other X; and while a design's first reset is applied
+(ticks 0-2), an X of the candidate is tolerated too (a golden's `if` on an unreset
+register turns power-on X into a value nobody specified), while a wrong 0/1 is not.
+Candidate results are written to a results file
+the design cannot reach (file I/O is refused by the policy), on lines that start with
+the nonce.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+
+import numpy as np
 
 from ..hdl.design import Design, Port
 from . import stimulus
@@ -170,7 +176,7 @@ def golden_testbench(
     declarations, sample, finish = _trace_hooks(design, ticks)
     return _testbench(
         design,
-        [("g", golden_top, "u_gold", None)],
+        [("g", golden_top, f"g_{nonce}", None)],
         stimulus_ports,
         ticks,
         seed,
@@ -190,57 +196,51 @@ def candidate_testbench(
     ticks: int,
     seed: int,
     nonce: str,
-    golden_top: str | None = None,
 ) -> str:
-    """Drive the candidates together and compare each with the golden every tick.
+    """Drive the candidates together and compare each with the golden's record every tick.
 
-    The golden's outputs come from ``expect.hex`` (a recorded trace), or - when
-    ``golden_top`` is given, for a golden not yet recorded - from the golden itself,
-    simulated alongside and recorded into ``golden.trace`` on the way.
+    The record (``expect.hex``, see :func:`expected_hex`) holds, per tick, the golden's Z
+    mask, 0/1 mask and 0/1 values. A candidate equal to the golden's exact 4-state value
+    costs one comparison; otherwise its 0/1 bits are compared under the mask, and its Z
+    bits one by one (only at ticks where the golden has Z bits: tri-state designs).
     """
     width = sum(p.width for p in design.outputs)
     n = len(candidate_tops)
     declarations = [
         "  integer alive, results, b;",
-        f"  reg [{width - 1}:0] known, value;",
+        "  reg bad;",
+        f"  reg [{width - 1}:0] zmask, known, value, cand;",
+        f"  reg [{3 * width - 1}:0] expected [0:{ticks - 1}];",
     ]
     declarations += [f"  reg failed{k};" for k in range(n)]
-    setup = [f'    results = $fopen("{RESULTS_FILE}", "w");', f"    alive = {n};"]
+    setup = [f'    $readmemh("{EXPECTED_FILE}", expected);', f'    results = $fopen("{RESULTS_FILE}", "w");',
+             f"    alive = {n};"]
     setup += [f"    failed{k} = 0;" for k in range(n)]
     # With several candidates, each has gated inputs: one that failed is frozen.
-    instances = [(f"c{k}", top, f"u_cand{k}", f"failed{k}" if n > 1 else None) for k, top in enumerate(candidate_tops)]
-    finish = []
-    mask: list[str] = []
-    if golden_top is None:
-        declarations.append(f"  reg [{2 * width - 1}:0] expected [0:{ticks - 1}];")
-        setup.insert(0, f'    $readmemh("{EXPECTED_FILE}", expected);')
-        sample = ["      {known, value} = expected[tick];"]
-    else:
-        instances.insert(0, ("g", golden_top, "u_gold", None))
-        trace_declarations, sample, trace_finish = _trace_hooks(design, ticks)
-        declarations += trace_declarations
-        sample.append(f"      value = {_outputs('g', design)};")
-        # The mask of the golden's known bits, computed only when a candidate differs.
-        mask = [
-            f"        if (^value !== 1'bx) known = {{{width}{{1'b1}}}};",
-            f"        else for (b = 0; b < {width}; b = b + 1) known[b] = value[b] === 1'b0 || value[b] === 1'b1;",
-        ]
-        finish += trace_finish
-    # Before the first reset has taken effect, registers hold X and a golden that tests
-    # them with `if`/`case` shows values no spec defines: compare only after it.
-    compare = f"tick >= {stimulus.RESET_TICKS} && " if design.clocks and design.resets else ""
+    instances = [(f"c{k}", top, f"u{nonce}_{k}", f"failed{k}" if n > 1 else None) for k, top in enumerate(candidate_tops)]
+    sample = ["      {zmask, known, value} = expected[tick];"]
+    # Power-on window (a design with resets, while the first reset is applied): an X bit
+    # of the candidate is tolerated like one of the golden's, since which power-on value
+    # an `if` on an unreset register turns into is not specified; a wrong 0/1 is not.
+    power_on = f"tick < {stimulus.RESET_TICKS}" if design.clocks and design.resets else None
     for k in range(n):
         outputs = _outputs(f"c{k}", design)
+        compare = "(cand & known) !== (value & known)"
+        if power_on:
+            compare = f"{power_on} ? (|((cand ^ value) & known)) === 1'b1 : {compare}"
         sample += [
-            f"      if ({compare}!failed{k} && {outputs} !== value) begin",  # identical: nothing to mask
-            *mask,
-            f"        if (({outputs} & known) !== (value & known)) begin",
-            f'          $fdisplay(results, "{nonce} MISMATCH {k} %0d %0d %b", tick, $time, {outputs});',
+            # Equal to the golden's 0/1 value where the golden has no Z: nothing to mask.
+            f"      if (!failed{k} && ({outputs} !== value || |zmask)) begin",
+            f"        cand = {outputs};",
+            f"        bad = {compare};",
+            f"        if (!bad && |zmask) for (b = 0; b < {width}; b = b + 1) if (zmask[b] && cand[b] !== 1'bz) bad = 1;",
+            "        if (bad) begin",
+            f'          $fdisplay(results, "{nonce} MISMATCH {k} %0d %0d %b", tick, $time, cand);',
             f"          failed{k} = 1; alive = alive - 1;",
             "        end",
             "      end",
         ]
-    finish += [f'    if (!failed{k}) $fdisplay(results, "{nonce} PASS {k} %0d", tick);' for k in range(n)]
+    finish = [f'    if (!failed{k}) $fdisplay(results, "{nonce} PASS {k} %0d", tick);' for k in range(n)]
     finish += [f'    $fdisplay(results, "{nonce} END");', "    $fclose(results);"]
     return _testbench(
         design,
@@ -255,3 +255,17 @@ def candidate_testbench(
         loop_condition=" && alive > 0",
         finish=finish,
     )
+
+
+def expected_hex(samples: Sequence[str]) -> str:
+    """The golden's record as ``expect.hex`` lines: ``{Z mask, 0/1 mask, 0/1 value}`` per tick."""
+    width = len(samples[0])
+    digits = (3 * width + 3) // 4
+    chars = np.frombuffer("".join(samples).encode("ascii"), dtype=np.uint8).reshape(-1, width)
+    bits = np.zeros((len(samples), 4 * digits), dtype=np.uint8)
+    pad = 4 * digits - 3 * width
+    bits[:, pad : pad + width] = chars == ord("z")
+    bits[:, pad + width : pad + 2 * width] = (chars == ord("0")) | (chars == ord("1"))
+    bits[:, pad + 2 * width :] = chars == ord("1")
+    nibbles = bits.reshape(len(samples), digits, 4) @ np.array([8, 4, 2, 1], dtype=np.uint8)
+    return stimulus.ascii_lines(np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles])

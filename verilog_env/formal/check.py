@@ -37,9 +37,8 @@ import functools
 import time
 
 from ..equiv.simcheck import (
-    GOLDEN_PREFIX,
     CheckOptions,
-    _analyze_golden,
+    analyze_golden,
     candidate_prefix,
     interface_mismatch,
 )
@@ -68,12 +67,12 @@ class FormalOptions:
 
 @functools.lru_cache(maxsize=64)
 def _golden_netlist(text: str, top: str | None, wall: float) -> Netlist | FormalUnsupported:
-    reference = _analyze_golden(text, top)
+    reference = analyze_golden(text, top)
     try:
         blockers = semantic_blockers(reference.design, "golden")
         if blockers:
             return FormalUnsupported(blockers[0], code="semantics")
-        return synthesize(reference.text, GOLDEN_PREFIX + reference.design.top, role="golden", wall_seconds=wall)
+        return synthesize(reference.text, reference.top, role="golden", wall_seconds=wall)
     except FormalUnsupported as error:
         return error
 
@@ -106,7 +105,7 @@ def formal_check(golden: str, candidate: str, options: CheckOptions, formal: For
     started = time.perf_counter()
     budget = engine.Budget(formal.budget)
     tools()  # a missing Yosys is a set-up error, not a verdict
-    reference = _analyze_golden(golden, options.top)
+    reference = analyze_golden(golden, options.top)
     if isinstance(reference, DesignError):
         return Verdict(Status.UNSUPPORTED, f"golden cannot be checked: {reference.reason}")
     t0 = time.perf_counter()
@@ -208,7 +207,7 @@ def _prove(reference, golden_text, design, options, formal, budget, started, tim
     if result.result == "refuted":
         rows = _rows(miter, result)
         t0 = time.perf_counter()
-        replayed = replay.replay(golden, reference.text, design, rows, options)
+        replayed = replay.replay(reference, design, rows, options)
         timings["replay"] = time.perf_counter() - t0
         if replayed.confirmed:
             cex = replayed.counterexample
@@ -275,7 +274,6 @@ def _search(miter, workdir, budget: engine.Budget, reference, design, options):
         if found:
             return found, None
     # 3. deep runs with every input fixed after reset (refute only)
-    golden = reference.design
     data_inputs = any(port not in miter.resets for port, _ in miter.input_bits)
     patterns = ("zeros", "ones") if data_inputs else ("zeros",)
     for k, pattern in enumerate(patterns):
@@ -283,7 +281,7 @@ def _search(miter, workdir, budget: engine.Budget, reference, design, options):
             break
         seconds = max(2.0, budget.left() / (len(patterns) - k + 0.5))
         t0 = time.perf_counter()
-        run = replay.deep_run(golden, reference.text, design, pattern, options, seconds)
+        run = replay.deep_run(reference, design, pattern, options, seconds)
         session.steps.append({"step": f"deep-run({pattern})", "seconds": round(time.perf_counter() - t0, 3),
                               "killed": not run.confirmed and "limit" in run.reason})
         if run.confirmed:

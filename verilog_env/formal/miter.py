@@ -17,11 +17,12 @@ every input sequence instead of one sampled sequence:
   and undriven nets are X; gates propagate X the way a gate-level simulator does (an
   AND with a known 0 input is 0, a mux with an X select is X unless both data inputs
   agree). Inputs are always 0/1.
-* **Reset alignment**: for a clocked design with inferred resets, every reset is held
-  asserted (with its inferred polarity) during ticks 0-2 and outputs are compared from
-  tick 3 on, exactly as the simulator's testbench does; afterwards resets are free
-  inputs like any other. Designs without resets are compared from tick 0, from their
-  X/initial-value power-on state.
+* **Reset alignment**: for a design with inferred resets, every reset is held asserted
+  (with its inferred polarity) during ticks 0-2, exactly as the simulator's stimulus
+  does; afterwards resets are free inputs like any other. Outputs are compared at every
+  tick from tick 0, as the simulator's testbench does: power-on X values are the
+  golden's don't-cares like any other X, and in ticks 0-2 (a clocked design with
+  resets) a candidate X is tolerated as well, as in the simulator.
 * **Golden X is don't-care**, candidate X where the golden is 0/1 is a difference.
 """
 
@@ -33,7 +34,7 @@ from ..hdl.design import Design
 from .aig import FALSE, TRUE, Aig, AigTooLarge, neg
 from .yosys import Bit, Cell, FormalUnsupported, Netlist
 
-RESET_TICKS = 3  # verilog_env.equiv.stimulus.RESET_TICKS, mirrored by the testbench's compare window
+RESET_TICKS = 3  # verilog_env.equiv.stimulus.RESET_TICKS: resets are held asserted this long
 
 Dual = tuple[int, int]  # (value literal, known literal)
 X: Dual = (FALSE, FALSE)
@@ -49,13 +50,13 @@ class Miter:
     combinational: bool
     """No state at all (no registers, latches or clock): one tick decides everything."""
     reset_window: bool
-    """Resets are forced during ticks 0..2 and outputs compared from tick 3."""
+    """Resets are forced during ticks 0..2."""
     clock: str | None
     stats: dict
     resets: dict = dataclasses.field(default_factory=dict)  # name -> active_high
     hold: str | None = None
     golden_x: int = FALSE
-    """Literal: some golden output is X at a compared tick (its don't-cares are in play)."""
+    """Literal: some golden output is X at a tick after the power-on window (its don't-cares are in play)."""
 
     def effective_inputs(self, frames: list[list[int]]) -> list[dict[str, int]]:
         """The port values the miter actually used at each tick of a counterexample.
@@ -384,10 +385,7 @@ class _Builder:
             l0, l1 = 2 * c0.var, 2 * c1.var
             c0.next = self.aig.or_(neg(l0), l1)
             c1.next = self.aig.or_(l0, l1)
-            three = self.aig.and_(l0, l1)
-            self.window = neg(three)
-            if self.clock is not None:
-                self.compare = three
+            self.window = neg(self.aig.and_(l0, l1))
         # Inputs in a fixed order (the golden's port order), created up front.
         for port in golden.inputs:
             if port.name == self.clock:
@@ -469,10 +467,16 @@ def build_miter(
             encoder.finish()
         g = builder.aig
         differences = []
+        # Candidate X is a difference, except while the first reset is applied (the
+        # simulator's power-on window, see verilog_env.equiv.testbench).
+        unknown_counts = neg(builder.window) if builder.clock is not None else TRUE
         for (gv, gk), (cv, ck) in zip(*outputs):
-            differences.append(g.and_(gk, g.or_(neg(ck), g.xor(gv, cv))))
+            differs = g.or_(g.and_(ck, g.xor(gv, cv)), g.and_(neg(ck), unknown_counts))
+            differences.append(g.and_(gk, differs))
         bad = g.and_(builder.compare, g.any(differences))
-        golden_x = g.and_(builder.compare, g.any(neg(gk) for _, gk in outputs[0]))
+        # Power-on X before the first reset has taken effect is expected; after it, a golden
+        # X means the proof leans on the golden's don't-cares.
+        golden_x = g.and_(unknown_counts, g.any(neg(gk) for _, gk in outputs[0]))
     except AigTooLarge as error:
         raise FormalUnsupported(f"the miter is too large for the formal back end ({error})", code="too_large") from None
     builder.aig.outputs = [bad]

@@ -1,27 +1,21 @@
 """Replay a formal counterexample in the simulator, so a refutation is never taken on trust.
 
-The trace found by the prover becomes the stimulus of the ordinary candidate testbench
-(:mod:`verilog_env.equiv.testbench`), golden and candidate simulated side by side by
-Icarus Verilog exactly as in a simulation check. The counterexample handed back is the
-one that run produces, in the same form as simulation's (input history rows, expected
-and actual outputs at the failing tick). If the simulator does not see the difference
-(Yosys's gate-level X semantics and Icarus's differ in corners), there is no refutation.
+The trace found by the prover becomes the stimulus of an ordinary simulation check
+(:func:`verilog_env.equiv.simcheck.simulate_against`): the golden recorded alone on it,
+then the candidate simulated alone against that record by Icarus Verilog, exactly as in
+a simulation check. The counterexample handed back is the one that run produces, in the
+same form as simulation's (input history rows, expected and actual outputs at the
+failing tick). If the simulator does not see the difference (Yosys's gate-level X
+semantics and Icarus's differ in corners), there is no refutation.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import secrets
 
-from ..equiv import testbench
-from ..equiv.simcheck import (
-    GOLDEN_PREFIX,
-    CheckOptions,
-    _counterexample,
-    candidate_prefix,
-)
+from ..equiv.simcheck import CheckOptions, Reference, candidate_prefix, simulate_against
 from ..equiv.stimulus import Stimulus
-from ..equiv.verdict import Counterexample
+from ..equiv.verdict import Counterexample, Status, Verdict
 from ..hdl.design import Design
 from ..hdl.rename import prefix_modules
 from ..sim import icarus
@@ -42,61 +36,39 @@ def stimulus_from(rows: list[dict[str, int]], golden: Design) -> Stimulus:
     return Stimulus(ports=ports, values=values)
 
 
-def replay(golden: Design, golden_text: str, candidate: Design, rows: list[dict[str, int]], options: CheckOptions) -> Replay:
+def replay(reference: Reference, candidate: Design, rows: list[dict[str, int]], options: CheckOptions) -> Replay:
     """Simulate golden and candidate on ``rows`` (one dict of port values per tick)."""
-    return _run(golden, golden_text, candidate, stimulus_from(rows, golden), len(rows), options)
+    return _run(reference, candidate, stimulus_from(rows, reference.design), len(rows), options)
 
 
-def _run(golden: Design, golden_text: str, candidate: Design, stim: Stimulus, ticks: int, options: CheckOptions) -> Replay:
-    nonce = secrets.token_hex(8)
-    limits = options.limits()
-    seconds = 0.0
-    with Workdir() as workdir:
-        top = candidate_prefix(0) + candidate.top
-        (workdir / "tb.v").write_text(
-            testbench.candidate_testbench(
-                golden, [top], stim.ports, ticks, options.seed, nonce, golden_top=GOLDEN_PREFIX + golden.top
-            )
+def _run(reference: Reference, candidate: Design, stim: Stimulus, ticks: int, options: CheckOptions) -> Replay:
+    verdict = simulate_against(reference, candidate, stim, ticks, options)
+    seconds = sum(verdict.timings.get(k, 0.0) for k in ("compile", "golden", "simulate"))
+    if verdict.status is Status.MISMATCH and verdict.counterexample is not None:
+        return Replay(True, verdict.counterexample, seconds=seconds)
+    if verdict.status is Status.EQUIVALENT:
+        return Replay(
+            False,
+            reason="the simulator does not reproduce the formal counterexample (Yosys's gate-level X semantics "
+            "differ from Icarus Verilog's here)",
+            seconds=seconds,
         )
-        if stim.ports:
-            (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines)
-        (workdir / "golden.v").write_text(golden_text)
-        (workdir / "candidate0.v").write_text(prefix_modules(candidate, candidate_prefix(0)))
-        compiled = icarus.compile(workdir, ["tb.v", "golden.v", "candidate0.v"], testbench.module_name(nonce), limits)
-        seconds += compiled.seconds
-        if not compiled.ok:
-            return Replay(False, reason="the counterexample could not be replayed: the simulator did not compile the pair", seconds=seconds)
-        sim = icarus.simulate(workdir, limits)
-        seconds += sim.seconds
-        results = (workdir / testbench.RESULTS_FILE).read_text(errors="replace") if (workdir / testbench.RESULTS_FILE).exists() else ""
-        trace_path = workdir / testbench.GOLDEN_TRACE_FILE
-        samples = testbench.read_trace(trace_path.read_text()) if trace_path.exists() else []
-    records = [line.split()[1:] for line in results.splitlines() if line.startswith(nonce + " ")]
-    for fields in records:
-        if fields and fields[0] == "MISMATCH":
-            _, _, tick, when, actual = fields[:5]
-            tick = int(tick)
-            if tick < len(samples):
-                cex = _counterexample(golden, samples[tick], actual, tick, float(when), stim, options.seed)
-                return Replay(True, cex, seconds=seconds)
-    if not sim.ok:
-        return Replay(False, reason=f"the counterexample's replay {sim.describe_failure(limits)}", seconds=seconds)
-    return Replay(
-        False,
-        reason="the simulator does not reproduce the formal counterexample (Yosys's gate-level X semantics "
-        "differ from Icarus Verilog's here)",
-        seconds=seconds,
-    )
+    return Replay(False, reason=f"the counterexample's replay did not complete: {_first_line(verdict)}", seconds=seconds)
+
+
+def _first_line(verdict: Verdict) -> str:
+    return (verdict.reason.splitlines() or [verdict.status.value])[0][:300]
 
 
 def compiles(candidate: Design, options: CheckOptions) -> str | None:
     """None when Icarus compiles the candidate on its own, else its (candidate-only) log."""
+    prefix = candidate_prefix(0)
     with Workdir() as workdir:
-        (workdir / "candidate0.v").write_text(prefix_modules(candidate, candidate_prefix(0)))
-        run = icarus.compile(workdir, ["candidate0.v"], candidate_prefix(0) + candidate.top, options.limits())
+        (workdir / "candidate0.v").write_text(prefix_modules(candidate, prefix))
+        run = icarus.compile(workdir, ["candidate0.v"], prefix + candidate.top, options.limits())
     if run.ok:
         return None
-    return run.output.replace(candidate_prefix(0), "").replace("candidate0.v", "candidate.v")[:2000] or "Icarus Verilog could not compile the candidate"
+    return run.output.replace(prefix, "").replace("candidate0.v", "candidate.v")[:2000] or "Icarus Verilog could not compile the candidate"
 
 
 DEEP_TICKS = 1 << 18
@@ -121,11 +93,10 @@ def held_rows(golden: Design, pattern: str, ticks: int) -> Stimulus:
     return Stimulus(ports=ports, values=tuple(values))
 
 
-def deep_run(golden: Design, golden_text: str, candidate: Design, pattern: str, options: CheckOptions,
+def deep_run(reference: Reference, candidate: Design, pattern: str, options: CheckOptions,
              seconds: float, ticks: int = DEEP_TICKS) -> Replay:
     """A long run with every input fixed after reset (a deterministic machine, so bounded
     model checking of it is exact simulation: the simulator does it)."""
-    stim = held_rows(golden, pattern, ticks)
-    # The golden's per-tick record of a long run outgrows the usual 4 MiB output limit.
-    limited = dataclasses.replace(options, timeout=max(0.5, seconds), output_limit_mb=max(options.output_limit_mb, 64))
-    return _run(golden, golden_text, candidate, stim, ticks, limited)
+    stim = held_rows(reference.design, pattern, ticks)
+    limited = dataclasses.replace(options, timeout=max(0.5, seconds))
+    return _run(reference, candidate, stim, ticks, limited)
