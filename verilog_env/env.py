@@ -7,7 +7,7 @@ problem's golden reference and returns the reward (see :mod:`verilog_env.reward`
 Single-turn (default): every episode is one step. Multi-turn (``max_turns > 1``): after a
 failed attempt the observation is the conversation so far plus feedback on the failure
 (:mod:`verilog_env.feedback`); the episode terminates on a correct answer and is
-truncated at the turn limit. After a step, ``info`` carries ``problem_id``, ``turn``,
+truncated at the turn limit. After a step, ``info`` carries ``problem_id``, ``turn``, ``seed`` (the stimulus seed of the check),
 ``reward``, ``correct``, ``status`` and ``reason`` (one line), ``format_ok``, ``parsed``
 (:class:`~verilog_env.reward.ParsedResponse`), ``verdict``
 (:class:`~verilog_env.equiv.Verdict`, with counterexample and timings; ``None`` when the
@@ -40,8 +40,8 @@ Messages = list[dict[str, str]]
 class CheckSettings:
     """Checker knobs used for every step (see :func:`~verilog_env.check_equivalence`).
 
-    seed, cycles, timeout: the random simulation's seed, clock cycles, and seconds per
-        compile / simulation.
+    seed, cycles, timeout: the random simulation's stimulus seed (``None``: a fresh one
+        per episode or call, below), clock cycles, and seconds per compile / simulation.
     method: the judge. ``"sim"`` (default): seeded random simulation. ``"both"``:
         simulation first, then a Yosys/ABC formal check of the candidates it passes, so
         the reward is a proof where Yosys can decide (a bug random stimulus misses is
@@ -50,9 +50,16 @@ class CheckSettings:
         need Yosys (``scripts/ensure_yosys.sh``).
     formal_budget: seconds of formal effort per check (``None``:
         :data:`verilog_env.formal.DEFAULT_BUDGET`); unused with ``method="sim"``.
+
+    ``seed=None`` varies the stimulus: a new seed for every episode (the environment
+    draws it from its own seeded RNG, so ``reset(seed=...)`` reproduces it) and for every
+    scoring call (:func:`~verilog_env.score_many`, the reward service, the trainers),
+    instead of one seed throughout. An answer tuned to one stimulus (say, one replaying
+    the reference's outputs for seed 0) then stops earning. The seed used is in every
+    verdict (``details["seed"]``) and in the environment's ``info["seed"]``.
     """
 
-    seed: int = 0
+    seed: int | None = 0
     cycles: int = DEFAULT_CYCLES
     timeout: float = DEFAULT_TIMEOUT
     method: str = "sim"
@@ -119,6 +126,7 @@ class VerilogSpecEnv(gym.Env[Messages, str]):
         self.messages: Messages = []
         self.turn = 0
         self.last_score: Score | None = None
+        self.check_seed: int | None = self.check.seed
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Messages, dict[str, Any]]:
         """Start an episode on ``options["problem_id"]``, else on a seeded random problem."""
@@ -131,12 +139,17 @@ class VerilogSpecEnv(gym.Env[Messages, str]):
         self.messages = self.problem.messages(self.system_prompt)
         self.turn = 0
         self.last_score = None
+        self.check_seed = int(self.np_random.integers(2**31)) if self.check.seed is None else self.check.seed
         return list(self.messages), self._info()
+
+    def check_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for this episode's checks (its stimulus seed; see :class:`CheckSettings`)."""
+        return {**self.check.kwargs(), "seed": self.check_seed}
 
     def step(self, action: str) -> tuple[Messages, float, bool, bool, dict[str, Any]]:
         if self.problem is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        [score] = score_many([(self.problem, action)], self.reward_config, **self.check.kwargs())
+        [score] = score_many([(self.problem, action)], self.reward_config, **self.check_kwargs())
         return self._advance(action, score)
 
     def _advance(self, action: str, score: Score) -> tuple[Messages, float, bool, bool, dict[str, Any]]:
@@ -155,6 +168,7 @@ class VerilogSpecEnv(gym.Env[Messages, str]):
         info: dict[str, Any] = {"problem_id": self.problem.id, "tags": list(self.problem.tags), "turn": self.turn}
         if score is not None:  # flat values and objects: vector envs merge infos key by key
             info.update(
+                seed=self.check_seed,
                 reward=score.reward,
                 correct=score.correct,
                 status=score.status,

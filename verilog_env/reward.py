@@ -199,7 +199,7 @@ def score_many(
     items: Sequence[tuple[Problem | str, str]],
     config: RewardConfig = RewardConfig(),
     *,
-    seed: int = 0,
+    seed: int | None = 0,
     cycles: int = DEFAULT_CYCLES,
     timeout: float = DEFAULT_TIMEOUT,
     progress: bool = False,
@@ -211,7 +211,9 @@ def score_many(
     ``seed``, ``cycles``, ``timeout``, ``method`` (``"sim"``, ``"formal"`` or ``"both"``)
     and ``formal_budget`` go to :func:`~verilog_env.check_requests`: with
     ``method="both"`` a candidate earns the reward only if random simulation passes it
-    and formal verification does not refute it.
+    and formal verification does not refute it. ``seed=None`` draws a fresh stimulus seed
+    for this call, so no answer tuned to one stimulus keeps earning; each verdict records
+    its seed (``verdict.details["seed"]``).
     """
     check_method(method, formal_budget)
     parsed = [parse_response(response, think_prefilled=config.think_prefilled) for _, response in items]

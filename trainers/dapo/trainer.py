@@ -92,7 +92,9 @@ class DAPOConfig:
     overlong_buffer: int = 1024
     """Soft overlong punishment window in tokens (0: off)."""
     overlong_penalty: float = 1.0
-    check_seed: int = 0
+    check_seed: int | None = 0
+    """Stimulus seed of every check; None: a fresh seed for every scoring call, so no
+    answer tuned to one stimulus keeps earning over a run (recorded in each verdict)."""
     check_cycles: int | None = None
     """Stimulus cycles per check (None: the checker's default)."""
     check_timeout: float | None = None

@@ -80,6 +80,14 @@ def _env_float(env: Mapping[str, str], name: str, default: float, low: float = 0
     return number
 
 
+def _env_seed(env: Mapping[str, str], name: str) -> int | None:
+    """An integer stimulus seed, or None for ``random`` (a fresh seed for every scoring call)."""
+    text = env.get(name, "0").strip()
+    if text.lower() in ("random", "none"):
+        return None
+    return int(_env_float(env, name, 0))
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """How answers are scored.
@@ -91,7 +99,8 @@ class Settings:
     :class:`~verilog_env.reward.RewardConfig` fields; ``VERILOG_REWARD_DEADLINE`` (120):
     seconds one reward call may take in all; ``VERILOG_REWARD_CHECK_TIMEOUT`` (checker
     default, 10): seconds per compile and per simulation; ``VERILOG_REWARD_CYCLES`` and
-    ``VERILOG_REWARD_SEED``: the checker's stimulus; ``VERILOG_REWARD_BATCH_WINDOW``
+    ``VERILOG_REWARD_SEED``: the checker's stimulus (``random``: a fresh seed for every
+    scoring call, so no answer tuned to one stimulus keeps earning); ``VERILOG_REWARD_BATCH_WINDOW``
     (0.02): seconds to wait for more samples to score together. Labels are looked up in
     the suites of ``VERILOG_ENV_SUITES`` (default ``starter``).
     """
@@ -100,7 +109,7 @@ class Settings:
     deadline: float = 120.0
     check_timeout: float = DEFAULT_TIMEOUT
     cycles: int = DEFAULT_CYCLES
-    seed: int = 0
+    seed: int | None = 0
     batch_window: float = 0.02
     batch_items: int = 256
 
@@ -118,7 +127,7 @@ class Settings:
             deadline=_env_float(env, "VERILOG_REWARD_DEADLINE", 120.0, low=0.001),
             check_timeout=_env_float(env, "VERILOG_REWARD_CHECK_TIMEOUT", DEFAULT_TIMEOUT, low=0.001),
             cycles=int(_env_float(env, "VERILOG_REWARD_CYCLES", DEFAULT_CYCLES, low=1)),
-            seed=int(_env_float(env, "VERILOG_REWARD_SEED", 0)),
+            seed=_env_seed(env, "VERILOG_REWARD_SEED"),
             batch_window=_env_float(env, "VERILOG_REWARD_BATCH_WINDOW", 0.02),
         )
 

@@ -14,6 +14,7 @@ import dataclasses
 import multiprocessing
 import os
 import resource
+import secrets
 import sys
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -137,7 +138,7 @@ class CheckRequest:
 def check_requests(
     requests: Sequence[CheckRequest],
     *,
-    seed: int = 0,
+    seed: int | None = 0,
     cycles: int = DEFAULT_CYCLES,
     timeout: float = DEFAULT_TIMEOUT,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -157,8 +158,13 @@ def check_requests(
     run (the golden is analysed once per worker and cached); a group whose shared run
     fails is re-run one candidate at a time, so verdicts never depend on the grouping.
     Identical requests are checked once (each gets its own copy of the verdict). Returns one :class:`Verdict` per request, in order.
+
+    ``seed`` picks the stimulus (same seed, same verdict); ``None`` draws a fresh one for
+    this call (:func:`fresh_seed`). Each verdict records its seed in ``details["seed"]``.
     """
     check_method(method, formal_budget)
+    if seed is None:
+        seed = fresh_seed()
     if method != "sim":
         return _check_with_formal(
             requests, method=method, formal_budget=formal_budget, seed=seed, cycles=cycles, timeout=timeout,
@@ -250,7 +256,7 @@ def check_many(
     *,
     top: str | None = None,
     candidate_top: str | None = None,
-    seed: int = 0,
+    seed: int | None = 0,
     cycles: int = DEFAULT_CYCLES,
     timeout: float = DEFAULT_TIMEOUT,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -279,7 +285,7 @@ def check_equivalence(
     *,
     top: str | None = None,
     candidate_top: str | None = None,
-    seed: int = 0,
+    seed: int | None = 0,
     cycles: int = DEFAULT_CYCLES,
     timeout: float = DEFAULT_TIMEOUT,
     isolate: bool = True,
@@ -322,6 +328,12 @@ def check_equivalence(
 
 
 METHODS = ("sim", "formal", "both")
+
+
+def fresh_seed() -> int:
+    """A new stimulus seed from the operating system's random source (31 bits): what
+    ``seed=None`` means, so a policy cannot learn the stimulus of the next check."""
+    return secrets.randbits(31)
 
 
 def check_method(method: object, formal_budget: object = None) -> str:
