@@ -142,6 +142,13 @@ REJECTED_CASES = [
     ("dpi_export", "comb", comb('export "DPI-C" function f;\n  function int f(); return 0; endfunction'), "DPI"),
     ("program_block", "seq", seq(post='program p;\n  initial $display("hi");\nendprogram\n'), "program"),
     ("config_block", "comb", comb(post="config cfg;\n  design top;\nendconfig\n"), "config"),
+    # Time and randomness: outputs may depend only on inputs and state (issue 13, class 2).
+    ("random_in_unused_logic", "seq", seq("integer r;\n  always @(posedge clk) r = $random;"), "$random"),
+    ("urandom_range", "comb", comb("integer r;\n  initial r = $urandom_range(3, 0);"), "$urandom_range"),
+    ("dist_uniform", "seq", seq("integer r, s;\n  always @(posedge clk) r = $dist_uniform(s, 0, 9);"), "$dist_uniform"),
+    ("time_in_display", "seq", seq('always @(posedge clk) $display("q=%0d at %0t", q, $time);'), "$time"),
+    ("stime", "comb", comb("integer t;\n  initial t = $stime;"), "$stime"),
+    ("realtime", "seq", seq("real t;\n  always @(posedge clk) t = $realtime;"), "$realtime"),
 ]
 
 
@@ -405,9 +412,9 @@ def test_correct_candidate_with_harmless_testbench_named_module_is_judged_on_its
 FAKE_PASS_PRINTS = [
     ("plain", 'initial begin $display("PASS 0 1000"); $display("END"); end'),
     ("every_cycle", 'always @(posedge clk) begin $display("PASS 0 200"); $display("END"); end'),
-    ("random_hex_prefix",
-     'always @(posedge clk) begin $display("%08h%08h PASS 0 200", $random, $random); '
-     '$display("%08h%08h END", $random, $random); end'),
+    ("counter_hex_prefix",
+     'reg [63:0] guess = 64\'h0123456789abcdef;\n  always @(posedge clk) begin guess = guess * 64\'d6364136223846793005 + 1; '
+     '$display("%016h PASS 0 200", guess); $display("%016h END", guess); end'),
     ("guessed_nonce", 'initial begin $display("0000000000000000 PASS 0 200"); '
                       '$display("0000000000000000 END"); end'),
     ("after_the_end", 'final begin $display("%016h PASS 0 200", 64\'d0); $display("%016h END", 64\'d0); end'),
@@ -452,7 +459,7 @@ def test_padding_the_log_cannot_hide_the_mismatch_record():
 # ---------------------------------------------------------- allowed constructs
 
 ALLOWED_CASES = [
-    ("display", "seq", seq('always @(posedge clk) $display("a=%0d b=%0d q=%0d at %0t", a, b, q, $time);')),
+    ("display", "seq", seq('always @(posedge clk) $display("a=%0d b=%0d q=%0d", a, b, q);')),
     ("write_strobe_monitor", "seq",
      seq('initial $monitor("q=%h", q);\n  always @(posedge clk) begin $write("."); $strobe("q=%b", q); end')),
     ("signed_unsigned", "comb", comb(body="  assign y = $unsigned($signed(a) + $signed(b));\n")),
@@ -482,7 +489,6 @@ ALLOWED_CASES = [
      + SEQ_HEADER + "  wire [7:0] s;\n  adder u(.x(a), .z(b), .s(s));\n"
                     "  always @(posedge clk) q <= reset ? 8'd0 : s;\nendmodule\n"),
     ("initial_register_value", "seq", seq("initial q = 8'd0;")),
-    ("random_in_unused_logic", "seq", seq("integer r;\n  always @(posedge clk) r = $random;")),
 ]
 
 
@@ -525,7 +531,7 @@ module top(input clk, input reset, input [7:0] a, input [7:0] b, output reg [7:0
     if (reset) q <= 8'd0;
     else q <= $unsigned($signed(s));
     bump;
-    if (count == 3) $display("candidate says hello at %0t", $time);
+    if (count == 3) $display("candidate says hello at count %0d", count);
   end
 endmodule
 """
