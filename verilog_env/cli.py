@@ -131,6 +131,69 @@ def cmd_suites(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suite_check(args: argparse.Namespace) -> int:
+    """Check every golden of a suite against itself (see :mod:`verilog_env.testing.suite_check`)."""
+    from .env import CheckSettings
+    from .suites import SuiteError
+    from .testing import check_suite
+
+    try:
+        settings = CheckSettings(
+            seed=args.seed, cycles=args.cycles, timeout=args.timeout, method=args.method, formal_budget=args.formal_budget
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    options = dict(_key_value(kv) for kv in args.option)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    try:
+        report = check_suite(args.suite, settings=settings, progress=progress, load_options=options)
+    except SuiteError as error:  # a missing file, a malformed row, a duplicate id: the suite is not fit
+        print(f"verilog-env: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+
+    def render(as_json: bool) -> str:
+        return report.to_json(indent=2) + "\n" if as_json else report.to_markdown()
+
+    sys.stdout.write(render(args.json))
+    if args.out:
+        try:
+            Path(args.out).write_text(render(Path(args.out).suffix == ".json"), encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot write the report to {args.out}: {error.strerror}") from None
+    return 0 if report.ok else 1
+
+
+def _add_suite_commands(sub) -> None:
+    """``verilog-env suite check``."""
+    suite = sub.add_parser("suite", help="check problem suites", description="Commands on problem suites.")
+    commands = suite.add_subparsers(dest="suite_command", required=True)
+    check = commands.add_parser(
+        "check",
+        help="check that every golden of a suite can reward answers",
+        description="Check every problem's golden against itself with the checker the reward uses (all cores): "
+        "it must parse, elaborate, simulate and judge (outputs not left undefined). Prints a table (ok, or the "
+        "status and reason) and a summary line. Exit status 0 when every problem is ok, 1 otherwise (also when "
+        "the suite cannot be loaded: a missing file, a malformed row, a duplicate id).",
+    )
+    check.add_argument("suite", metavar="FILE_OR_NAME", help="a .jsonl/.parquet path or a registered suite name")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--out", metavar="FILE", help="also write the report to FILE (JSON if it ends in .json, else Markdown)")
+    check.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="suite loader argument, e.g. split=test")
+    check.add_argument("--seed", type=int, default=0, help="stimulus seed (default: 0)")
+    check.add_argument(
+        "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate (default: {DEFAULT_CYCLES})"
+    )
+    check.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per compile/simulation (default: {DEFAULT_TIMEOUT:g})"
+    )
+    add_method_arguments(check)
+    check.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help="show a progress bar on stderr (default: when stderr is a terminal)",
+    )
+    check.set_defaults(func=cmd_suite_check)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_suite
     from .problems import read_system_prompt
@@ -267,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
     suites = sub.add_parser("suites", help="list the registered problem suites")
     suites.set_defaults(func=cmd_suites)
+    _add_suite_commands(sub)
 
     export = sub.add_parser(
         "export",

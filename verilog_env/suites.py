@@ -12,6 +12,25 @@ Rows are mapped to :class:`~verilog_env.problems.Problem` fields through a
 :class:`Columns` mapping (default: the field names). ``id`` may be missing (rows are then
 numbered); ``spec`` and ``golden`` are required; ``tags`` may be a list or a
 comma-separated string. Add your own suite with :func:`register_suite`.
+
+What loading checks. Always (cheap): every row has a non-empty spec and golden, and
+problem ids are unique; a malformed row or a duplicate id raises :class:`SuiteError`
+naming it. Goldens themselves are taken on trust unless asked:
+
+* ``load_suite(..., validate=True)`` analyses every golden as the checker will (pyslang:
+  parse, candidate policy, elaboration, top module, ports; no simulation) and raises a
+  one-line :class:`SuiteError` naming the first problem whose golden cannot be checked
+  (a syntax error, an unresolvable ``top``, ...) and how many others fail.
+* ``validate=False`` (the default) analyses nothing and issues an
+  :class:`UncheckedGoldensWarning` (shown once per call site by Python's default warning
+  filter) pointing at ``verilog-env suite check``; suites registered ``checked=True``
+  (the bundled ``starter``, whose goldens the test suite checks) do not warn. It is the
+  default so that one bad golden costs its own problem (every answer scores 0), not the
+  whole suite.
+
+Neither simulates, so neither finds a golden that parses but cannot judge answers (an
+output never driven to 0/1). Only a run of the checker finds that:
+:func:`verilog_env.testing.check_suite` / ``verilog-env suite check``.
 """
 
 from __future__ import annotations
@@ -21,6 +40,7 @@ import io
 import json
 import pickle
 import tomllib
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -35,6 +55,14 @@ DEFAULT_SUITE = "starter"
 
 class SuiteError(ValueError):
     """A suite could not be loaded; the message says what to do."""
+
+
+class UncheckedGoldensWarning(UserWarning):
+    """A suite was loaded without checking its goldens (see :func:`load_suite`).
+
+    Silence it where that is deliberate (the goldens are used as text, or were checked
+    before) with ``warnings.filterwarnings("ignore", category=UncheckedGoldensWarning)``.
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +96,9 @@ class Suite(Sequence[Problem]):
         self._by_id: dict[str, Problem] = {}
         for problem in self._problems:
             if problem.id in self._by_id:
-                raise SuiteError(f"suite {name!r}: duplicate problem id {problem.id!r}")
+                raise SuiteError(
+                    f"suite {name!r}: duplicate problem id {problem.id!r}; every problem needs its own id"
+                )
             self._by_id[problem.id] = problem
         if not self._problems:
             raise SuiteError(f"suite {name!r} has no problems")
@@ -114,16 +144,25 @@ Loader = Callable[..., Iterable[Problem]]
 class _Entry:
     loader: Loader
     description: str
+    checked: bool
+    """Its goldens are known to pass :func:`~verilog_env.testing.check_suite`: no warning on load."""
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register_suite(name: str, loader: Loader, /, *, description: str = "", overwrite: bool = False) -> None:
-    """Make ``load_suite(name, **kw)`` call ``loader(**kw)``, which yields problems."""
+def register_suite(
+    name: str, loader: Loader, /, *, description: str = "", overwrite: bool = False, checked: bool = False
+) -> None:
+    """Make ``load_suite(name, **kw)`` call ``loader(**kw)``, which yields problems.
+
+    ``checked=True`` says the loader's goldens are already known to pass
+    :func:`~verilog_env.testing.check_suite` (say, a test runs it on them), so loading the
+    suite does not issue an :class:`UncheckedGoldensWarning`.
+    """
     if name in _REGISTRY and not overwrite:
         raise SuiteError(f"suite {name!r} is already registered (pass overwrite=True to replace it)")
-    _REGISTRY[name] = _Entry(loader, description or (loader.__doc__ or "").strip().split("\n")[0])
+    _REGISTRY[name] = _Entry(loader, description or (loader.__doc__ or "").strip().split("\n")[0], checked)
 
 
 def list_suites() -> dict[str, str]:
@@ -131,18 +170,66 @@ def list_suites() -> dict[str, str]:
     return {name: entry.description for name, entry in sorted(_REGISTRY.items())}
 
 
-def load_suite(name: str = DEFAULT_SUITE, /, **kwargs: Any) -> Suite:
-    """Load a registered suite, or a ``.jsonl``/``.parquet`` file given by path."""
+def load_suite(name: str = DEFAULT_SUITE, /, *, validate: bool = False, **kwargs: Any) -> Suite:
+    """Load a registered suite, or a ``.jsonl``/``.parquet`` file given by path.
+
+    ``kwargs`` go to the suite's loader. ``validate=True`` analyses every golden as the
+    checker will and raises :class:`SuiteError` when one cannot be checked;
+    ``validate=False`` trusts them and warns (:class:`UncheckedGoldensWarning`) unless the
+    suite was registered ``checked=True``. See the module docstring for what each finds.
+    """
     entry = _REGISTRY.get(name)
-    if entry is None:
+    if entry is not None:
+        suite, checked = Suite(name, entry.loader(**kwargs)), entry.checked
+    elif Path(name).suffix in (".jsonl", ".parquet"):  # a missing file is named by the loader
         path = Path(name)
-        if path.suffix in (".jsonl", ".parquet") and path.exists():
-            return Suite(path.stem, (load_jsonl if path.suffix == ".jsonl" else load_parquet)(path, **kwargs))
+        loader = load_jsonl if path.suffix == ".jsonl" else load_parquet
+        suite, checked = Suite(path.stem, loader(path, **kwargs)), False
+    else:
         raise SuiteError(
             f"unknown suite {name!r}; registered: {', '.join(sorted(_REGISTRY))} "
             "(or pass the path of a .jsonl/.parquet file)"
         )
-    return Suite(name, entry.loader(**kwargs))
+    full_check = _full_check_hint(name, kwargs)
+    if validate:
+        _validate_goldens(suite, full_check)
+    elif not checked:
+        warnings.warn(
+            f"suite {name!r}: goldens are not checked on load (a golden that cannot be checked scores every "
+            f"answer 0); run {full_check} once, or load with validate=True to analyse them",
+            UncheckedGoldensWarning,
+            stacklevel=2,
+        )
+    return suite
+
+
+def _full_check_hint(name: str, kwargs: Mapping[str, Any]) -> str:
+    """The command that checks this suite fully; the Python call when the command line
+    cannot pass its loader arguments (``columns=`` is a mapping)."""
+    if not all(isinstance(v, (str, int, float, Path)) for v in kwargs.values()):
+        return "verilog_env.testing.check_suite(suite)"
+    options = "".join(f" --option {key}={value}" for key, value in kwargs.items())
+    return f"`verilog-env suite check {name}{options}`"
+
+
+def _validate_goldens(suite: Suite, full_check: str) -> None:
+    """Raise :class:`SuiteError` unless every golden passes the checker's own analysis."""
+    from .hdl.design import DesignError, analyze
+
+    failures: list[tuple[str, DesignError]] = []
+    for problem in suite:
+        try:
+            analyze(problem.golden, name="golden.v", role="golden", top=problem.top)
+        except DesignError as error:
+            failures.append((problem.id, error))
+    if failures:
+        problem_id, error = failures[0]
+        others = f" ({len(failures) - 1} more problem(s) fail too)" if len(failures) > 1 else ""
+        raise SuiteError(  # the reason's first line: a compiler log goes on with source excerpts
+            f"suite {suite.name!r}: the golden of problem {problem_id!r} cannot be checked ({error.status}: "
+            f"{error.reason.strip().splitlines()[0]}){others}; fix or remove it, and run {full_check} to list "
+            "every problem's status"
+        )
 
 
 # --- row mapping ----------------------------------------------------------------------
@@ -316,7 +403,7 @@ def load_codev_r1(path: str | Path, allow_pickle: bool = False) -> list[Problem]
     return problems
 
 
-register_suite(DEFAULT_SUITE, load_starter)
+register_suite(DEFAULT_SUITE, load_starter, checked=True)  # tests/test_suite_check.py checks it
 register_suite("jsonl", load_jsonl)
 register_suite("parquet", load_parquet)
 register_suite("hf", load_hf)

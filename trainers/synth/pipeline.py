@@ -11,6 +11,10 @@ same configuration again resumes where the last run stopped and asks nothing twi
 datasets are rebuilt from the store each time, identically.
 
 Decontamination of code comes before describing, so contaminated units cost no requests.
+Only goldens whose check against themselves is ``equivalent`` reach the datasets: the
+self-check stage drops the others early (before any request), and verification checks
+each golden against itself again (a cached verdict when the self-check stage ran), so this
+holds with ``intake.self_check: false`` too; either drop is ``self_check_<status>``.
 """
 
 from __future__ import annotations
@@ -110,6 +114,14 @@ class _Tracker:
                                "reason": reason, "detail": detail})
         self.stages.append(StageCount(name, len(units), len(kept), dict(sorted(drops.items())), note))
         return kept
+
+
+def _checker_drop(prefix: str, result: dict[str, Any]) -> tuple[str, str] | None:
+    """``None`` for an equivalent checker result, else the drop: reason ``<prefix>_<status>``,
+    detail the verdict's first line."""
+    if result["status"] == "equivalent":
+        return None
+    return f"{prefix}_{result['status']}", result["reason"].splitlines()[0][:300] if result["reason"] else ""
 
 
 def _system_prompt(config: SynthConfig) -> str:
@@ -310,10 +322,7 @@ class _Run:
         by_id = {u.id: r for u, r in zip(units, results)}
 
         def keep(unit: Unit):
-            r = by_id[unit.id]
-            if r["status"] == "equivalent":
-                return None
-            return f"self_check_{r['status']}", r["reason"].splitlines()[0][:300] if r["reason"] else ""
+            return _checker_drop("self_check", by_id[unit.id])
 
         return self.track.stage("self_check", units, keep, note="each unit checked against itself")
 
@@ -414,14 +423,18 @@ class _Run:
                chosen: dict[str, dict[str, Any]]) -> list[Unit]:
         from .verify import Pair
 
-        pairs, owners = [], []
+        # Each golden against itself too: only a golden whose self-check is equivalent can
+        # judge, so only such goldens reach the datasets, whether or not the self_check
+        # stage ran (its verdicts are cached: then this costs nothing).
+        pairs, owners = [Pair(u.code, u.code, u.module) for u in units], []
         for unit in units:
             for sample in samples[unit.id]:
                 pairs.append(Pair(unit.code, sample["code"], unit.module))
                 owners.append((unit, sample))
         results = self._check(pairs)
+        itself = {u.id: r for u, r in zip(units, results)}
         first: dict[str, dict[str, Any]] = {}  # each unit's first sample's verdict
-        for (unit, sample), result in zip(owners, results):
+        for (unit, sample), result in zip(owners, results[len(units):]):
             row = {"id": unit.id, "module": unit.module, "sample": sample["index"], "status": result["status"],
                    "equivalent": result["status"] == "equivalent", "reason": result["reason"]}
             self.verdict_rows.append(row)
@@ -430,10 +443,10 @@ class _Run:
                 chosen[unit.id] = sample
 
         def keep(unit: Unit):
-            if unit.id in chosen:
-                return None
-            row = first[unit.id]
-            return f"verify_{row['status']}", row["reason"].splitlines()[0][:300] if row["reason"] else ""
+            cannot_judge = _checker_drop("self_check", itself[unit.id])
+            if cannot_judge is not None or unit.id in chosen:
+                return cannot_judge
+            return _checker_drop("verify", first[unit.id])
 
         return self.track.stage("verify", units, keep, note="regenerated code equivalent to the original")
 

@@ -2,8 +2,9 @@
 
 Every pair goes through :func:`verilog_env.check_requests` (all cores; pairs sharing a
 golden are simulated together; identical pairs are checked once). Verdicts are stored in
-the state store by a key of (golden, candidate, top, seed, cycles, timeout), so a rerun
-checks only new pairs.
+the state store by a key of (golden, candidate, top, seed, cycles, timeout,
+:data:`CHECKER_REVISION`), so a rerun checks only new pairs, and a checker whose verdicts
+changed never reuses the old ones.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from typing import Any
 
 from .config import VerifyConfig
 from .state import StateStore, content_key
+
+CHECKER_REVISION = 2
+"""Part of every verdict's cache key. Raise it when the checker's verdict on the same pair
+changes, so stores written before do not hand back stale verdicts. 2: a golden whose
+outputs are undefined (X) on nearly every tick is ``unsupported`` (it used to pass its
+self-check, and such goldens reached the RL dataset)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +41,7 @@ def check_pairs(pairs: Sequence[Pair], store: StateStore, config: VerifyConfig, 
     from verilog_env import CheckRequest, check_requests
 
     options = _options(config)
-    keys = [content_key("verdict", p.golden, p.candidate, p.top, options) for p in pairs]
+    keys = [content_key("verdict", p.golden, p.candidate, p.top, options, CHECKER_REVISION) for p in pairs]
     known = store.get_many("verdict", keys)
     todo: dict[str, Pair] = {}
     for key, pair in zip(keys, pairs):
