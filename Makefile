@@ -9,6 +9,7 @@ PYTEST_ARGS ?=
 setup: $(VENV)/.installed
 	@bash scripts/ensure_iverilog.sh
 	@bash scripts/ensure_yosys.sh --optional
+	@bash scripts/ensure_bwrap.sh --optional
 
 # Re-install only when the packaging metadata or the OpenRLHF pins change (the install is editable).
 $(VENV)/.installed: pyproject.toml setup.cfg scripts/install_openrlhf_cpu.sh

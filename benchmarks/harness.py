@@ -4,7 +4,8 @@ One suite's run lives in one directory::
 
     problems.json       the problems evaluated (id, top, whether the reference passes its
                         own testbench), merged over runs
-    run.json            the generation settings (a resumed run must use the same ones)
+    run.json            the generation settings (a resumed run must use the same ones) and
+                        how the last scoring confined its simulations
     samples.jsonl       one line per sample: suite, problem_id, sample_index, response,
                         finish_reason, tokens, seed, code (extracted), format_ok, extraction
     results.jsonl       one line per scored sample: the sample's keys + passed, outcome,
@@ -176,6 +177,21 @@ def _check_settings(out_dir: Path, settings: dict[str, Any], backend: str) -> No
                     "use another --out, or delete that directory to start over"
                 )
     record = {**settings, "backend": backend, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _record_confinement(out_dir: Path, suite: EvalSuite) -> None:
+    """Note in run.json how the suite's simulations were confined (``OfficialSuite.confinement``;
+    the summary's ``confinement``)."""
+    confinement = getattr(suite, "confinement", None)
+    if confinement is None:
+        return
+    path = out_dir / RUN
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        record = {}
+    record["confinement"] = confinement
     path.write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -556,6 +572,7 @@ def run(
         ids = {p.id for p in problems}
         samples = [s for s in read_jsonl(out_dir / SAMPLES, what="samples file") if str(s.get("problem_id")) in ids]
     score_samples(suite, problems, samples, out_dir, workers=score_workers, timeout=score_timeout, progress=progress)
+    _record_confinement(out_dir, suite)
     if also_equivalence:
         equivalence_column(problems, samples, out_dir, timeout=score_timeout, progress=progress)
     summary = report.summarize(out_dir, ks=ks, problem_ids=[p.id for p in problems])

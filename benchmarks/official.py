@@ -5,13 +5,21 @@ flow; this module runs it:
 
 * :func:`run_tool` runs one step (``iverilog``, ``vvp``) through the project's sandbox
   (:mod:`verilog_env.sim.sandbox`): its own session, wall-clock, CPU, address-space and
-  file-size limits, the whole process group killed afterwards. The work directory is a
-  :class:`~verilog_env.sim.sandbox.Workdir` (removed with everything in it), so a candidate
-  that writes files by relative name writes them there. The sandbox bounds resources and
-  processes; it is not a filesystem jail (no chroot or namespaces): like upstream's flow,
-  which runs samples as given, a sample could ``$fopen`` an absolute path. Icarus has no
-  ``$system``. The log is read back *whole* (not head-and-tail), because the pass
-  criteria scan every line.
+  file-size limits, the whole process group killed afterwards. The simulation step is
+  also confined: it can write nothing but its work directory (a
+  :class:`~verilog_env.sim.sandbox.Workdir`, removed with everything in it), because
+  everything else is mounted read-only in its mount namespace (``bwrap``; 2-3 ms a step). The screen
+  (:mod:`benchmarks.screen`) is the first line: it refuses file I/O before anything is
+  compiled; confinement is the second, and the one that holds with ``--no-screen``
+  (upstream's flow runs samples as given, so a sample could ``$fopen`` an absolute
+  path). Where ``bwrap`` or the privilege it needs is missing, the steps run unconfined
+  with a warning, and :func:`confinement` (a run summary's ``confinement``) says so.
+  Icarus has no ``$system``. The log is read back *whole* (not head-and-tail), because
+  the pass criteria scan every line.
+* :class:`OfficialSuite`: a suite's scoring. With screening on (the default), a sample
+  is analysed first (:func:`benchmarks.screen.inspect`, in a memory- and time-limited
+  worker process) and either refused (outcome ``screened``) or compiled as the text the
+  screen analysed (:attr:`~benchmarks.screen.Inspection.text`), never as written.
 * :class:`ScoreCache`: identical ``(problem, code, timeout)`` give identical verdicts, so
   :meth:`score` answers a repeat from memory within a process (a cached answer has
   ``seconds == 0``); a pass also answers samples with the same tokens (whitespace and
@@ -44,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from .registry import BenchmarkDataError, EvalProblem, SampleScore
-from .screen import SCREENED, inspect
+from .screen import SCREENED, Inspection, inspect
 
 DATA_ENV = "VERILOG_ENV_BENCHMARKS"
 """Environment variable naming the benchmark data root (e.g. ``/data/shared/benchmarks``)."""
@@ -155,12 +163,16 @@ class ToolRun:
     seconds: float
 
 
-def run_tool(argv: list[str], workdir: Path, wall_seconds: float, log_name: str) -> ToolRun:
-    """Run one step in ``workdir`` through the sandbox; its whole stdout+stderr."""
+def run_tool(argv: list[str], workdir: Path, wall_seconds: float, log_name: str, confine: bool = True) -> ToolRun:
+    """Run one step in ``workdir`` through the sandbox (``confine``: able to write only
+    there); its whole stdout+stderr.
+
+    Compiling needs no confinement (``iverilog`` writes only its ``-o`` file, in ``workdir``;
+    a sample's file I/O runs in the simulation), and skipping it saves 2-3 ms a sample."""
     from verilog_env.sim import sandbox
 
     limits = sandbox.Limits(wall_seconds=wall_seconds, memory_bytes=MEMORY_BYTES, output_bytes=OUTPUT_BYTES)
-    result = sandbox.run(argv, workdir, limits, log_name=log_name, keep=_KEEP)
+    result = sandbox.run(argv, workdir, limits, log_name=log_name, keep=_KEEP, confine=confine)
     log = result.output
     if result.output_bytes > 2 * _KEEP:
         try:
@@ -168,6 +180,16 @@ def run_tool(argv: list[str], workdir: Path, wall_seconds: float, log_name: str)
         except OSError:
             pass
     return ToolRun(result.returncode, result.timed_out, log, result.seconds)
+
+
+def confinement() -> str:
+    """How the official flows' steps are confined here, in words (a run summary's ``confinement``)."""
+    from verilog_env.sim import sandbox
+
+    why = sandbox.confinement_unavailable()
+    if why is None:
+        return "bwrap: each compile and simulation step can write only its work directory"
+    return f"none ({why}): only the screen keeps samples from writing files"
 
 
 def tools() -> tuple[str, str]:
@@ -299,8 +321,9 @@ class OfficialSuite:
     cache_enabled: bool = True
     screen_samples: bool = True
     """True (default): refuse samples that could fake the testbench's verdict (ending the
-    simulation, printing, reaching into the testbench; :mod:`benchmarks.screen`) with
-    outcome ``screened``. False: score every sample exactly as upstream does."""
+    simulation, printing, reaching into the testbench) or that the screen cannot analyse,
+    with outcome ``screened``, and compile the rest as the text the screen analysed
+    (:mod:`benchmarks.screen`). False: score every sample exactly as upstream does."""
     token_cache: bool = True
     """True (default): a pass also answers later samples with the same tokens (whitespace and
     comments aside, :func:`benchmarks.screen.inspect`). False: only identical text."""
@@ -329,6 +352,16 @@ class OfficialSuite:
     ) -> OfficialRun:  # pragma: no cover - defined by subclasses
         raise NotImplementedError
 
+    def inspection(self, problem: EvalProblem, code: str) -> Inspection:
+        """The screen's view of ``code`` (:func:`benchmarks.screen.inspect`, cached): with
+        screening, a refusal or the text to compile; without, ``code`` itself."""
+        return inspect(code, problem.top, screen=self.screen_samples)
+
+    @property
+    def confinement(self) -> str:
+        """How this suite's steps are confined (:func:`confinement`; the run summary records it)."""
+        return confinement()
+
     def score(self, problem: EvalProblem, code: str, timeout: float | None = None) -> SampleScore:
         """The official verdict on ``code``, from the caches when they can answer.
 
@@ -345,7 +378,7 @@ class OfficialSuite:
             if found is not None:
                 return found
         started = time.perf_counter()
-        seen = inspect(code, problem.top, screen=self.screen_samples)
+        seen = self.inspection(problem, code)
         if seen.refusal is not None:
             result = SampleScore(False, SCREENED, seen.refusal, time.perf_counter() - started)
         elif key is None or seen.canonical is None or not self.token_cache:

@@ -139,6 +139,7 @@ def summarize(run_dir: str | Path, *, ks: Sequence[int] = DEFAULT_KS, problem_id
         "no_samples": no_samples,
         "per_problem": per_problem,
         "equivalence": None,
+        "confinement": settings.get("confinement"),
     }
     eq_problems = {pid: e["equivalence"] for pid, e in per_problem.items() if "equivalence" in e and e["n"]}
     if eq_problems:
@@ -216,6 +217,8 @@ def to_markdown(summaries: Sequence[dict]) -> str:
         )
         if s["harness_errors"]:
             lines.append(f"**{s['harness_errors']} samples hit a harness error** (rerun to score them again).")
+        if s.get("confinement"):
+            lines.append(f"Filesystem confinement of the simulations: {s['confinement']}.")
         partial = [k for k in ks if s["headline"].get(f"problems@{k}", 0) < s["headline"]["problems"]]
         if partial:
             lines.append(

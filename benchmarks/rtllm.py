@@ -40,7 +40,11 @@ folder's files (testbench and data files; the reference is left out), the sample
 prints it exactly once, on success only); otherwise ``timeout`` (no pass message within
 20 s) or ``fail``. Deviations: ``-none`` turns the testbenches' VCD dumping into a no-op
 (no effect on the output matched; see :mod:`benchmarks.verilogeval`); 60 s compile limit,
-2 GiB address space and 16 MiB per written file for each step. Three v1.1 references fail
+2 GiB address space and 16 MiB per written file for each step, and each step can write
+only its work directory (``bwrap``, see :mod:`benchmarks.official`); with screening (on
+unless ``--no-screen``, :mod:`benchmarks.screen`) a sample that could fake the verdict or
+that the screen cannot analyse is not run (outcome ``screened``), and ``<design>.v`` holds
+the text the screen analysed, not the answer as written. Three v1.1 references fail
 under Icarus 11 (two testbench compile errors, one testbench race; ``REFERENCE_CHECK.md``).
 """
 
@@ -51,9 +55,10 @@ import re
 import time
 from pathlib import Path
 
-from . import official
+from . import official, screen
 from .official import OfficialRun, OfficialSuite
 from .registry import BenchmarkDataError, EvalProblem
+from .screen import SCREENED
 
 UPSTREAM = "https://github.com/hkust-zhiyao/RTLLM"
 SIM_TIMEOUT = 20.0
@@ -177,6 +182,7 @@ class RTLLMSuite(OfficialSuite):
 
     def load(self, root: str | os.PathLike | None = None) -> list[EvalProblem]:
         folders = self.locate(root)
+        screen.start()
         names = [f.name for f in folders]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -223,7 +229,13 @@ class RTLLMSuite(OfficialSuite):
     def run_official(
         self, problem: EvalProblem, code: str, timeout: float | None = None, workdir: str | os.PathLike | None = None
     ) -> OfficialRun:
-        """The Icarus flow on ``code`` (see the module docstring); the full log comes back."""
+        """The Icarus flow on ``code`` (see the module docstring); the full log comes back.
+
+        With screening on, ``code`` is screened first (a refusal is outcome ``screened``)
+        and ``<design>.v`` holds the text the screen analysed."""
+        seen = self.inspection(problem, code)
+        if seen.refusal is not None:
+            return OfficialRun(False, SCREENED, seen.refusal)
         iverilog, vvp = official.tools()
         design = problem.id
         sample = f"{design}.v"
@@ -232,9 +244,9 @@ class RTLLMSuite(OfficialSuite):
             for path in problem.files.get("data", ()):
                 official.place(Path(path), wd / Path(path).name)
             official.place(Path(problem.files["testbench"]), wd / TESTBENCH)
-            (wd / sample).write_text(code, encoding="utf-8", errors="surrogateescape")
+            (wd / sample).write_text(seen.text, encoding="utf-8", errors="surrogateescape")
             comp = official.run_tool([iverilog, "-g2012", "-o", "sim.vvp", sample, TESTBENCH], wd,
-                                     official.COMPILE_TIMEOUT, "sandbox-compile.log")
+                                     official.COMPILE_TIMEOUT, "sandbox-compile.log", confine=False)
             if comp.timed_out:
                 return OfficialRun(False, "timeout", f"compilation exceeded {official.COMPILE_TIMEOUT:g} s", comp.log,
                                    comp.seconds, 0.0, time.perf_counter() - started)

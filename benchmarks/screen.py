@@ -14,33 +14,68 @@ trained by RL finds such answers.
   file I/O, host access, `include, force/release, bind, $root, ...);
 - console output (``$display``, ``$write``, ``$strobe``, ``$monitor``, ``$info``,
   ``$warning``, ``$error`` and their variants): the verdict is read from the console;
-- hierarchical names that do not resolve inside the sample (elaborated on its own), i.e.
-  references into the testbench or the reference model.
+- hierarchical names that do not point down into the sample (elaborated on its own; a
+  sample with such names that pyslang cannot elaborate is refused too), i.e.
+  references into the testbench or the reference model, and hierarchical names in a
+  module or interface of the sample that nothing in it instantiates (a simulator run
+  without ``-s``, as RTLLM's flow is, runs that beside the testbench);
+- instances of modules the sample does not define (the reference model, the testbench);
+- what it cannot analyse: text pyslang cannot parse or parses with an error (pyslang's
+  first diagnostic is the reason), samples over 256 KiB or with NUL bytes, several
+  different ```timescale`` values, a failure inside the analysis, an analysis that exceeds
+  its memory or time limit (below). No sample is left to the official flow unanalysed.
+
+The official flows compile :attr:`Inspection.text`, never the sample as written: the
+tokens pyslang analysed (:func:`verilog_env.hdl.source.expanded_text`: macros expanded,
+directives and ```ifdef``-disabled text gone) with the sample's ```timescale`` on the
+first line. So no preprocessor difference between pyslang and Icarus (``__ICARUS__``,
+which only Icarus defines; ``__slang__`` and ``SV_COV_*``, which only pyslang defines;
+macro corner cases) can make Icarus compile code the screen did not see. The sample's
+other directives (```define``, ```default_nettype``, ...) no longer reach Icarus, so they
+no longer leak into the testbench and reference compiled after it (every shipped
+reference still scores as ``manifest.json`` says); pyslang applied them to the sample.
+
+The analysis never runs in the scorer's process: it runs in a pool of worker processes
+(one per core, at most 8, forked when a suite loads its problems), each limited to :data:`MEMORY_BYTES` of address
+space beyond what it holds with pyslang loaded, and each sample to :data:`SECONDS`. A
+worker that exceeds either is replaced and the sample refused (a 600-byte macro bomb grows
+pyslang's memory without bound; it is refused in ~3 s). Cost: the round trip to a worker
+adds ~0.2 ms to a sample's analysis (0.4-0.6 ms for a benchmark answer; measured on this
+2-core machine).
 
 A suite's ``screen_samples = False`` (``verilog-env bench ... --no-screen``) scores
-samples exactly as upstream does.
+samples exactly as upstream does: nothing is refused and the sample's own text is
+compiled (the workers only compute its tokens for the cache; a sample they cannot
+analyse just misses that cache).
 
-:func:`inspect` also gives the sample's tokens without whitespace and comments (directives,
-macro expansions and text disabled by `ifdef kept): samples equal there compile to the
-same program, so a pass of one is a pass of the other (:class:`benchmarks.official.ScoreCache`).
+:attr:`Inspection.canonical` is the sample's tokens without whitespace and comments
+(directives, macro usages and text disabled by ```ifdef`` kept): samples equal there
+have equal :attr:`Inspection.text` up to whitespace and comments, which Icarus ignores
+(it does not honour ``translate_off`` comments), so they compile to the same program and
+a pass of one is a pass of the other (:class:`benchmarks.official.ScoreCache`).
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
+import os
+import resource
+import threading
+from typing import Any
 
 SCREENED = "screened"
 """The ``outcome`` of a sample refused by :func:`inspect` (never a pass)."""
 
-@functools.lru_cache(maxsize=1)
-def _layout_kinds() -> frozenset:
-    """Whitespace and comment trivia kinds (pyslang is imported on first use)."""
-    from pyslang import parsing
+MEMORY_BYTES = 1 << 30
+"""Address space a screen worker may add to what it holds once pyslang is loaded. A 240 KiB
+sample elaborating 260 modules takes 26 MiB (and 0.85 s); a macro bomb reaches this in ~3 s."""
+SECONDS = 10.0
+"""Wall-clock limit of one sample's analysis (milliseconds for any benchmark answer)."""
 
-    kinds = parsing.TriviaKind
-    return frozenset({kinds.Whitespace, kinds.EndOfLine, kinds.LineComment, kinds.BlockComment})
-
+_OUT_OF_MEMORY = 86
+"""Exit status of a worker whose analysis ran out of memory (it leaves; a fresh one replaces it)."""
 
 CONSOLE_OUTPUT_TASKS = frozenset(
     """
@@ -54,47 +89,180 @@ CONSOLE_OUTPUT_TASKS = frozenset(
 @dataclasses.dataclass(frozen=True)
 class Inspection:
     refusal: str | None  # why the sample may not run (None: it may)
-    canonical: str | None  # its tokens without whitespace and comments (None: unparseable)
+    canonical: str | None  # its tokens without whitespace and comments (None: not analysed)
+    text: str  # what the official flow compiles: the analysed tokens when screening, else the sample itself
 
 
+@functools.lru_cache(maxsize=64)  # a suite's score() and run_official() ask in turn for the same sample
 def inspect(code: str, top: str | None, screen: bool = True) -> Inspection:
-    """Parse ``code`` once: why it may not run in an official testbench (with ``screen``;
-    None when it may) and its tokens without whitespace and comments.
-
-    Text that pyslang cannot parse is left to the official flow (its compiler decides).
-    """
-    from pyslang import parsing
-
-    from verilog_env.hdl.source import parse
+    """The screen's view of ``code``, whose top module must be ``top``: why it may not run in
+    an official testbench (with ``screen``; None when it may), its tokens without whitespace
+    and comments, and the text the official flow compiles. Analysed in a worker process."""
+    import pebble
 
     try:
+        return _pool().schedule(_inspect_in_worker, args=(code, top, screen), timeout=SECONDS).result()
+    except TimeoutError:
+        why = f"analysing the sample exceeded the screen's {SECONDS:g} s time limit"
+    except pebble.ProcessExpired as error:
+        why = (f"analysing the sample exceeded the screen's {MEMORY_BYTES >> 20} MiB memory limit"
+               if error.exitcode == _OUT_OF_MEMORY else
+               f"analysing the sample killed the screen's worker (exit status {error.exitcode})")
+    except Exception as error:  # noqa: BLE001 - a sample the screen cannot analyse is refused
+        why = f"analysing the sample failed: {type(error).__name__}: {error}"[:500]
+    return Inspection(why if screen else None, None, code)
+
+
+# --- the worker pool ----------------------------------------------------------------
+
+_pool_instance: Any = None
+_pool_lock = threading.Lock()
+
+
+def _pool():
+    """The screen's pebble pool (created on first use, replaced if it broke)."""
+    global _pool_instance
+    import multiprocessing
+
+    import pebble
+
+    with _pool_lock:
+        if _pool_instance is None or not _pool_instance.active:
+            # fork: a worker starts in milliseconds and never re-runs the caller's script;
+            # it only parses text. At most 8 (50 MiB each, idle): an analysis is a few percent
+            # of a sample's time, so a few workers keep every core's simulator busy.
+            _pool_instance = pebble.ProcessPool(
+                max_workers=min(os.cpu_count() or 1, 8), context=multiprocessing.get_context("fork"),
+                initializer=_start_worker,
+            )
+        return _pool_instance
+
+
+def start() -> None:
+    """Start the workers now (suites do when they load their problems): each loads pyslang
+    while the caller does other work, instead of on the first sample."""
+    _pool().schedule(os.getpid)
+
+
+def _start_worker() -> None:
+    # Load pyslang first, then allow MEMORY_BYTES more: the limit bounds the analysis, not
+    # what the worker inherited (a scorer that loaded torch holds gigabytes of address space).
+    import verilog_env.hdl.design  # noqa: F401
+
+    with open("/proc/self/statm") as statm:
+        held = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    limit = held + MEMORY_BYTES if hard == resource.RLIM_INFINITY else min(held + MEMORY_BYTES, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def shutdown() -> None:
+    """Stop the screen's workers (they start again on the next :func:`inspect`)."""
+    global _pool_instance
+    with _pool_lock:
+        if _pool_instance is not None:
+            _pool_instance.stop()
+            _pool_instance.join()
+            _pool_instance = None
+
+
+atexit.register(shutdown)
+
+
+# --- the analysis (in a worker) -----------------------------------------------------
+
+def _inspect_in_worker(code: str, top: str | None, screen: bool) -> Inspection:
+    try:
+        return _analyse(code, top, screen)
+    except MemoryError:  # pyslang keeps what it had built: leave, a fresh worker takes over
+        os._exit(_OUT_OF_MEMORY)
+
+
+def _analyse(code: str, top: str | None, screen: bool) -> Inspection:
+    from pyslang import parsing, syntax
+
+    from verilog_env.hdl.source import MAX_SOURCE_BYTES, expanded_text, parse
+
+    def refuse(why: str) -> Inspection:
+        return Inspection(why if screen else None, None, code)
+
+    if len(code.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
+        return refuse(f"sample is larger than {MAX_SOURCE_BYTES >> 10} KiB, the most the screen analyses")
+    if "\x00" in code:
+        return refuse("sample contains NUL bytes (binary data, not Verilog)")
+    try:
         source = parse(code, "sample.sv")
-    except ValueError:
-        return Inspection(None, None)
+    except ValueError as error:
+        return refuse(f"sample cannot be parsed: {error}")
+
+    kinds, layout = syntax.SyntaxKind, _layout_kinds()
     parts: list[str] = []
     printing: list[str] = []
-    layout = _layout_kinds()
+    timescales: set[str] = set()
+    declared: dict[str, Any] = {}  # module, interface and primitive names -> their declarations
+    instantiated: set[str] = set()
+    dotted = False  # any hierarchical name (a.b) in the text
 
     def visit(node) -> None:
-        if not isinstance(node, parsing.Token):
-            return
-        for trivia in node.trivia:
-            if trivia.kind not in layout:
-                syntax = trivia.syntax()
-                parts.append((str(syntax) if syntax is not None else trivia.getRawText()).strip())
-        parts.append(node.rawText)
-        if node.kind == parsing.TokenKind.SystemIdentifier and node.valueText in CONSOLE_OUTPUT_TASKS:
-            if node.valueText not in printing:
-                printing.append(node.valueText)
+        nonlocal dotted
+        if isinstance(node, parsing.Token):
+            for trivia in node.trivia:
+                if trivia.kind not in layout:
+                    directive = trivia.syntax()
+                    if directive is not None and directive.kind == kinds.TimeScaleDirective:
+                        timescales.add(" ".join(str(directive).split()))
+                    parts.append((str(directive) if directive is not None else trivia.getRawText()).strip())
+            parts.append(node.rawText)
+            if node.kind == parsing.TokenKind.SystemIdentifier and node.valueText in CONSOLE_OUTPUT_TASKS:
+                if node.valueText not in printing:
+                    printing.append(node.valueText)
+        elif node.kind in (kinds.ModuleDeclaration, kinds.InterfaceDeclaration):
+            declared.setdefault(node.header.name.valueText, node)
+        elif node.kind == kinds.UdpDeclaration:
+            declared.setdefault(node.name.valueText, node)
+        elif node.kind == kinds.HierarchyInstantiation:
+            instantiated.add(node.type.valueText)
+        elif node.kind == kinds.ScopedName and node.separator.valueText == ".":
+            dotted = True
 
     source.tree.root.visit(visit)
-    text = "\x1f".join(parts)
-    return Inspection(_refusal(code, source, printing, top) if screen else None, text)
+    canonical = "\x1f".join(parts)
+    if not screen:
+        return Inspection(None, canonical, code)
+    refusal = _refusal(code, source, top, printing, timescales, declared, instantiated, dotted)
+    if refusal is not None:
+        return Inspection(refusal, canonical, code)
+    return Inspection(None, canonical, expanded_text(source, timescales.pop() if timescales else ""))
 
 
-def _refusal(code: str, source, printing: list[str], top: str | None) -> str | None:
-    from verilog_env.hdl.design import DesignError, analyze, declared_modules_and_dotted_names
+@functools.lru_cache(maxsize=1)
+def _layout_kinds() -> frozenset:
+    """Whitespace and comment trivia kinds."""
+    from pyslang import parsing
+
+    kinds = parsing.TriviaKind
+    return frozenset({kinds.Whitespace, kinds.EndOfLine, kinds.LineComment, kinds.BlockComment})
+
+
+def _dotted_names(node) -> list[str]:
+    """The hierarchical (dotted) names under a syntax node, in order."""
+    from pyslang import syntax
+
+    found: list[str] = []
+
+    def visit(child) -> None:
+        if getattr(child, "kind", None) == syntax.SyntaxKind.ScopedName and child.separator.valueText == ".":
+            found.append(" ".join(str(child).split()))
+
+    node.visit(visit)
+    return found
+
+
+def _refusal(code: str, source, top: str | None, printing: list[str], timescales: set[str],
+             declared: dict[str, Any], instantiated: set[str], dotted: bool) -> str | None:
+    from verilog_env.hdl.design import DesignError, analyze
     from verilog_env.hdl.policy import find_violations
+    from verilog_env.hdl.source import format_diagnostics
 
     violations = find_violations(source, limit=3)
     if violations:
@@ -102,14 +270,28 @@ def _refusal(code: str, source, printing: list[str], top: str | None) -> str | N
     if printing:
         return (f"sample prints to the console ({', '.join(printing)}), where the testbench "
                 "reports its verdict")
-
-    _, dotted = declared_modules_and_dotted_names(source)
-    if dotted:
-        try:
-            analyze(code, name="sample.sv", role="candidate", top=top)
-        except DesignError as error:
-            if error.reason.startswith("hierarchical reference"):
-                return "sample " + error.reason + " (into the testbench)"
-        except Exception:  # noqa: BLE001 - pyslang trouble: leave the verdict to the official flow
-            return None
+    errors = [d for d in source.tree.diagnostics if d.isError()]
+    if errors:
+        return "pyslang cannot parse the sample: " + format_diagnostics(errors, source.source_manager, 1).splitlines()[0]
+    if len(timescales) > 1:
+        return f"sample has several different `timescale directives ({', '.join(sorted(timescales))})"
+    undefined = sorted(instantiated - set(declared))
+    if undefined:
+        return (f"sample instantiates {', '.join(undefined)}, which it does not define (a module of the "
+                "testbench or the reference model)")
+    if not dotted:
+        return None
+    for name, node in declared.items():
+        names = _dotted_names(node) if name != top and name not in instantiated else []
+        if names:
+            return (f"sample's {name} is instantiated by nothing in it, so a simulator runs it beside the "
+                    f"testbench, and it uses hierarchical names ({names[0]})")
+    try:
+        analyze(code, name="sample.sv", role="candidate", top=top)
+    except DesignError as error:
+        if error.reason.startswith("hierarchical reference"):
+            return "sample " + error.reason + " (into the testbench)"
+        # Where its hierarchical names lead is unknown unless the sample elaborates.
+        return ("sample uses hierarchical names and cannot be elaborated to check where they lead: "
+                + (error.reason.strip().splitlines() or [error.status])[0])
     return None

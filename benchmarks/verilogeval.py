@@ -45,10 +45,17 @@ tests score every reference through this flow and compare with ``manifest.json``
   1.2 s instead of 1.6 s. ``benchmarks.scoring_speed --profile`` repeats the measurement.
   It also means no ``wave.vcd`` counts against the sandbox's file-size limit. Set
   ``suite.dump_waveforms = True`` for upstream's exact command line.
+* Screening (on unless ``--no-screen``, :mod:`benchmarks.screen`): a sample that could
+  fake the verdict, or that the screen cannot analyse, is not run (outcome ``screened``);
+  for the others ``P_sample01.sv`` holds the text the screen analysed (macros expanded,
+  directives and ```ifdef``-disabled code gone, the sample's ```timescale`` first), not
+  the answer as written, so its ```define`` directives no longer reach ``P_test.sv`` and
+  ``P_ref.sv``.
 * Resource limits: ``iverilog`` 60 s wall (exceeded: a ``TIMEOUT`` line, i.e. ``T``;
   upstream has no compile limit), 2 GiB address space and 16 MiB per written file (log
   included) for each step; beyond that the OS stops the process and the log is judged as
-  it stands.
+  it stands. Each step can write only its work directory (``bwrap``, see
+  :mod:`benchmarks.official`).
 * When compilation produced no executable, upstream's next Makefile line fails with a shell
   message; this port appends an equivalent line (it matches no pattern).
 * Upstream pins Icarus Verilog 12; on Icarus 11, 5 spec-to-rtl and 4 code-complete
@@ -65,9 +72,10 @@ import threading
 import time
 from pathlib import Path
 
-from . import official
+from . import official, screen
 from .official import OfficialRun, OfficialSuite
 from .registry import BenchmarkDataError, EvalProblem
+from .screen import SCREENED
 
 UPSTREAM = "https://github.com/NVlabs/verilog-eval"
 SIM_TIMEOUT = 30.0
@@ -231,6 +239,7 @@ class VerilogEvalSuite(OfficialSuite):
 
     def load(self, root: str | os.PathLike | None = None) -> list[EvalProblem]:
         dataset = self.locate(root)
+        screen.start()
         checks = official.manifest_checks(dataset)
         problems = []
         for pid in read_problem_list(dataset):
@@ -274,14 +283,18 @@ class VerilogEvalSuite(OfficialSuite):
     ) -> OfficialRun:
         """The upstream flow on ``code`` (see the module docstring); the full log comes back.
 
-        With screening on, a sample of a problem whose testbench watchdog ends the run
+        With screening on, ``code`` is screened first (a refusal is outcome ``screened``)
+        and the sample file holds the text the screen analysed. A sample of a problem whose testbench watchdog ends the run
         before its stimulus does, even for the reference (Prob082, Prob141 on the shipped
         data, NVlabs/verilog-eval#21), is compiled but not simulated: its verdict is ``T``
         whatever it does, since the stimulus does not depend on the design and a screened
         sample cannot end the simulation early.
         """
+        seen = self.inspection(problem, code)
+        if seen.refusal is not None:
+            return OfficialRun(False, SCREENED, seen.refusal)
         skip = self.screen_samples and self._watchdog_fires_first(problem, timeout)
-        return self._run(problem, code, timeout, workdir, simulate=not skip)
+        return self._run(problem, seen.text, timeout, workdir, simulate=not skip)
 
     def _watchdog_fires_first(self, problem: EvalProblem, timeout: float | None) -> bool:
         """Does the reference, as a sample, end on the testbench's own ``TIMEOUT`` line? (Cached.)"""
@@ -292,12 +305,13 @@ class VerilogEvalSuite(OfficialSuite):
             if key not in self._watchdog:
                 from .official import reference_as_sample
 
-                run = self._run(problem, reference_as_sample(problem), timeout, None, simulate=True)
+                run = self._run(problem, self.inspection(problem, reference_as_sample(problem)).text, timeout, None,
+                                simulate=True)
                 self._watchdog[key] = run.outcome == "T" and not run.timed_out
             return self._watchdog[key]
 
     def _run(
-        self, problem: EvalProblem, code: str, timeout: float | None, workdir: str | os.PathLike | None, simulate: bool
+        self, problem: EvalProblem, text: str, timeout: float | None, workdir: str | os.PathLike | None, simulate: bool
     ) -> OfficialRun:
         iverilog, vvp = official.tools()
         pid = problem.id
@@ -306,13 +320,13 @@ class VerilogEvalSuite(OfficialSuite):
         started = time.perf_counter()
         timed_out = False
         with official.workdir_for(workdir) as wd:
-            (wd / sample).write_text(code, encoding="utf-8", errors="surrogateescape")
+            (wd / sample).write_text(text, encoding="utf-8", errors="surrogateescape")
             official.place(test, wd / test.name)
             official.place(ref, wd / ref.name)
             comp = official.run_tool(
                 [iverilog, "-Wall", "-Winfloop", "-Wno-timescale", "-g2012", "-s", TESTBENCH_TOP, "-o", exe,
                  sample, test.name, ref.name],
-                wd, official.COMPILE_TIMEOUT, "sandbox-compile.log",
+                wd, official.COMPILE_TIMEOUT, "sandbox-compile.log", confine=False,
             )
             log = comp.log
             sim_seconds = 0.0
@@ -330,7 +344,7 @@ class VerilogEvalSuite(OfficialSuite):
                 if sim.timed_out:  # `timeout 30` exits 124 -> the Makefile appends TIMEOUT
                     log += "TIMEOUT\n"
                     timed_out = True
-        result, _ = analyze_result(log, code)
+        result, _ = analyze_result(log, text)
         detail = _detail(result, log)
         if not simulate and result == "T":
             detail = ("not simulated: the testbench's watchdog ends every run before its stimulus does "

@@ -12,6 +12,17 @@ policy), a process orphaned with no one left to sweep stops at its CPU-time limi
 wall-clock limit + 1 s). :class:`Workdir` removes the directory and
 everything in it, whatever happened; directories of a process that was killed before it
 could clean up are removed by :func:`sweep_stale_workdirs`.
+
+``run(..., confine=True)`` (opt-in; the benchmark flows use it) also confines the
+filesystem: the process runs under bubblewrap (``bwrap``, Debian's ``bubblewrap``) in a
+private mount namespace where ``/`` and every mount below it are read-only (and
+``nodev``: no device but ``/dev/null`` opens), and only its work directory is writable
+(``TMPDIR`` points there: ``iverilog`` writes its temporary files to it). That needs
+``bwrap`` and either root or unprivileged user namespaces; :func:`confinement_unavailable`
+says why not, and then ``confine=True`` runs the process unconfined with a one-time
+warning. Cost: 2-3 ms of wall time and about 2.5 ms of CPU a process (``bwrap`` building
+the namespace; binding only ``/usr`` instead of ``/`` saves under 10 % of it), measured on
+this 2-core machine under a load of 2-4.
 """
 
 from __future__ import annotations
@@ -24,10 +35,13 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+import warnings
 from pathlib import Path
 
 _PRLIMIT = shutil.which("prlimit")
+_BWRAP = shutil.which("bwrap")
 _WORKDIR_PREFIX = "verilog_env_"
 
 
@@ -153,6 +167,44 @@ def _limited(argv: list[str], limits: Limits) -> list[str]:
     ]
 
 
+def _confined(argv: list[str], cwd: Path) -> list[str]:
+    """``argv`` in a mount namespace where only ``cwd`` is writable (see the module docstring)."""
+    where = str(Path(cwd).resolve())
+    return [_BWRAP, "--ro-bind", "/", "/", "--dev-bind", "/dev/null", "/dev/null", "--bind", where, where,
+            "--chdir", where, "--", *argv]
+
+
+_confinement_lock = threading.Lock()
+_confinement: list[str | None] = []  # [why confinement is unavailable (None: it works)], once probed
+
+
+def confinement_unavailable() -> str | None:
+    """Why ``run(..., confine=True)`` cannot confine processes here; None when it can.
+
+    Probed once per process (a ``bwrap`` run of ``true``) and warned about once.
+    """
+    with _confinement_lock:
+        if not _confinement:
+            why = None
+            if _BWRAP is None:
+                why = "bwrap is not installed (Debian: apt-get install bubblewrap)"
+            else:
+                with Workdir() as probe:
+                    try:
+                        done = subprocess.run(_confined(["true"], probe), cwd=probe, stdin=subprocess.DEVNULL,
+                                              capture_output=True, timeout=30, check=False)
+                        if done.returncode != 0:
+                            why = ("bwrap cannot set up a mount namespace here (needs root or unprivileged user "
+                                   f"namespaces): {done.stderr.decode(errors='replace').strip()[:200]}")
+                    except (OSError, subprocess.TimeoutExpired) as error:
+                        why = f"bwrap does not run: {error}"
+            if why is not None:
+                warnings.warn(f"simulations run without filesystem confinement, under the candidate policy alone: "
+                              f"{why}", RuntimeWarning, stacklevel=3)
+            _confinement.append(why)
+        return _confinement[0]
+
+
 def _kill_group(pid: int) -> None:
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -181,24 +233,33 @@ def _wait(proc: subprocess.Popen, seconds: float) -> bool:
         os.close(pidfd)
 
 
-def run(argv: list[str], cwd: Path, limits: Limits, log_name: str = "log.txt", keep: int = 64 << 10) -> RunResult:
+def run(
+    argv: list[str], cwd: Path, limits: Limits, log_name: str = "log.txt", keep: int = 64 << 10, confine: bool = False
+) -> RunResult:
     """Run ``argv`` in ``cwd`` under ``limits``; return its (head-and-tail) output.
 
     Whatever happens, the process group is killed before returning, so no child
-    survives the call.
+    survives the call. ``confine``: only ``cwd`` is writable (see the module docstring;
+    where that is unavailable, the process runs unconfined).
     """
     log_path = cwd / log_name
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+    command = _limited(argv, limits)
+    confined = confine and confinement_unavailable() is None
+    if confined:
+        command = _confined(command, cwd)
+        env["TMPDIR"] = str(Path(cwd).resolve())
     start = time.perf_counter()
     timed_out = False
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            _limited(argv, limits),
+            command,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
+            env=env,
         )
         try:
             timed_out = not _wait(proc, limits.wall_seconds)
@@ -206,6 +267,9 @@ def run(argv: list[str], cwd: Path, limits: Limits, log_name: str = "log.txt", k
             _kill_group(proc.pid)
             proc.wait()
     seconds = time.perf_counter() - start
+    returncode = proc.returncode
+    if confined and returncode > 128:  # bwrap reports a child killed by signal N as exit status 128 + N
+        returncode = -(returncode - 128)
     size = log_path.stat().st_size
     with open(log_path, "rb") as log:
         if size <= 2 * keep:
@@ -215,7 +279,7 @@ def run(argv: list[str], cwd: Path, limits: Limits, log_name: str = "log.txt", k
             log.seek(size - keep)
             data = head + b"\n... [output truncated] ...\n" + log.read()
     return RunResult(
-        returncode=None if timed_out else proc.returncode,
+        returncode=None if timed_out else returncode,
         timed_out=timed_out,
         output=data.decode("utf-8", "replace"),
         output_bytes=size,
