@@ -395,3 +395,26 @@ def test_an_output_left_undefined_beside_defined_ones_is_reported():
     verdict = check_equivalence(golden, golden)
     assert verdict.status is Status.EQUIVALENT
     assert verdict.details["golden_undefined_outputs"] == ["q"]
+
+
+def test_seed_random_reaches_the_cli_the_server_settings_and_the_openrlhf_reward(tmp_path, capsys):
+    import json
+
+    from verilog_env import cli
+    from verilog_env.server import ServerConfig
+
+    golden = tmp_path / "golden.v"
+    golden.write_text(ACC)
+    seeds = []
+    for _ in range(2):
+        assert cli.main(["check", str(golden), str(golden), "--seed", "random", "--json"]) == 0
+        seeds.append(json.loads(capsys.readouterr().out)["details"]["seed"])
+    assert seeds[0] != seeds[1]
+    with pytest.raises(SystemExit):
+        cli.main(["check", str(golden), str(golden), "--seed", "sometimes"])
+    assert "expected an integer or 'random'" in capsys.readouterr().err
+    assert ServerConfig(seed=None, warmup=False).check.seed is None
+    from trainers.openrlhf.scoring import Settings  # no torch or OpenRLHF needed
+
+    assert Settings.from_env({"VERILOG_REWARD_SEED": "random"}).seed is None
+    assert Settings.from_env({"VERILOG_REWARD_SEED": "12"}).seed == 12

@@ -179,7 +179,7 @@ def _add_suite_commands(sub) -> None:
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--out", metavar="FILE", help="also write the report to FILE (JSON if it ends in .json, else Markdown)")
     check.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="suite loader argument, e.g. split=test")
-    check.add_argument("--seed", type=int, default=0, help="stimulus seed (default: 0)")
+    check.add_argument("--seed", type=stimulus_seed, default=0, help=SEED_HELP)
     check.add_argument(
         "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate (default: {DEFAULT_CYCLES})"
     )
@@ -229,6 +229,19 @@ def _add_plugin_commands(sub) -> None:
             print(f"verilog-env: skipping command plugin {entry.name!r}: {error}", file=sys.stderr)
 
 
+SEED_HELP = "stimulus seed, or 'random' for a fresh one per check call (default: 0)"
+
+
+def stimulus_seed(text: str) -> int | None:
+    """``--seed``: an integer, or ``random`` (None: a fresh seed per call, see CheckSettings)."""
+    if text.strip().lower() == "random":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'random', got {text!r}") from None
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -268,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("candidate", metavar="CANDIDATE", help="candidate Verilog file")
     check.add_argument("--top", help="golden top module (default: its only uninstantiated module)")
     check.add_argument("--candidate-top", help="candidate top module (default: the golden's top name)")
-    check.add_argument("--seed", type=int, default=0, help="stimulus seed (default: 0)")
+    check.add_argument("--seed", type=stimulus_seed, default=0, help=SEED_HELP)
     check.add_argument(
         "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate (default: {DEFAULT_CYCLES})"
     )
@@ -303,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--request-timeout", type=float, default=120.0, help="seconds per request, queueing included (default: 120)"
     )
-    serve.add_argument("--seed", type=int, default=0, help="stimulus seed (default: 0)")
+    serve.add_argument("--seed", type=stimulus_seed, default=0, help=SEED_HELP)
     serve.add_argument(
         "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate per check (default: {DEFAULT_CYCLES})"
     )
