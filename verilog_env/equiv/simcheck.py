@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from ..hdl.design import Design, DesignError, Port, analyze
 from ..hdl.rename import prefix_modules
 from ..sim import icarus
@@ -157,16 +159,24 @@ def interface_mismatch(golden: Design, candidate: Design) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class GoldenTrace:
-    """The golden's packed outputs at every tick ('0', '1', 'x', 'z' per bit), recorded alone.
+    """The golden's packed outputs at every tick, recorded alone: ``chars[tick]`` holds one
+    ASCII '0', '1', 'x' or 'z' per output bit (ports in order, MSB first).
 
     ``seconds`` is the wall time of the simulation that recorded it: a correct candidate
     takes about as long, which bounds how long a candidate is worth waiting for.
     """
 
-    samples: tuple[str, ...]
+    chars: np.ndarray  # uint8, shape (ticks, output bits)
     seconds: float = 0.0
     undefined: tuple[str, ...] = ()
     """Outputs the golden leaves X (nearly) throughout: not judged (see :func:`undefined_ports`)."""
+
+    def sample(self, tick: int) -> str:
+        return self.chars[tick].tobytes().decode("ascii")
+
+    @property
+    def samples(self) -> list[str]:
+        return [self.sample(t) for t in range(len(self.chars))]
 
     def candidate_limits(self, limits: Limits) -> Limits:
         """``limits`` with the wall time cut to 2 s + 20x the golden's (never above it)."""
@@ -176,12 +186,17 @@ class GoldenTrace:
     @functools.cached_property
     def expected_hex(self) -> str:
         """The record as the candidate testbench reads it (computed once)."""
-        return testbench.expected_hex(self.samples)
+        return testbench.expected_hex(self.chars)
 
 
 _traces: collections.OrderedDict = collections.OrderedDict()
 _traces_lock = threading.Lock()
-_MAX_TRACES = 256
+_MAX_TRACES = 4096
+_MAX_TRACE_BYTES = 256 << 20
+"""Records kept per process (least recently used dropped first): a record is a few KiB to a
+few MiB (its characters and its ``expect.hex`` text), and every miss costs the golden's own
+compile and simulation."""
+_trace_bytes = 0
 
 
 def _trace_key(golden_text: str, options: CheckOptions) -> tuple:
@@ -196,11 +211,19 @@ def _cached_trace(key: tuple | None) -> GoldenTrace | None:
     return None
 
 
+def _size(trace: GoldenTrace) -> int:
+    return 2 * trace.chars.nbytes + 256  # the characters, and about as much of expect.hex
+
+
 def _remember_trace(key: tuple, trace: GoldenTrace) -> None:
+    global _trace_bytes
     with _traces_lock:
+        if key in _traces:
+            _trace_bytes -= _size(_traces[key])
         _traces[key] = trace
-        while len(_traces) > _MAX_TRACES:
-            _traces.popitem(last=False)
+        _trace_bytes += _size(trace)
+        while len(_traces) > _MAX_TRACES or (_trace_bytes > _MAX_TRACE_BYTES and len(_traces) > 1):
+            _trace_bytes -= _size(_traces.popitem(last=False)[1])
 
 
 def record_golden(
@@ -229,21 +252,23 @@ def record_golden(
         if not compiled.ok:
             return _golden_failure("does not compile under Icarus Verilog", compiled, limits, "golden.v")
         run = icarus.simulate(workdir, limits)
-        samples = testbench.read_trace(_read(workdir / testbench.GOLDEN_TRACE_FILE))
-    width = sum(p.width for p in design.outputs)
+        chars = testbench.read_trace(_read(workdir / testbench.GOLDEN_TRACE_FILE), sum(p.width for p in design.outputs))
     finished = f"{nonce} END" in run.output
-    if not run.ok or not finished or len(samples) != ticks or any(len(s) != width for s in samples):
+    if not run.ok or not finished or chars is None or len(chars) != ticks:
         return _golden_failure("simulation did not complete", run, limits, None)
-    undefined = undefined_output(design, samples)
+    undefined = undefined_output(design, chars)
     if undefined is not None:
         return Verdict(Status.UNSUPPORTED, f"golden cannot be checked: {undefined}")
-    trace = GoldenTrace(tuple(samples), run.seconds, tuple(undefined_ports(design, tuple(samples))))
+    trace = GoldenTrace(chars, run.seconds, tuple(undefined_ports(design, chars)))
     if key is not None:
         _remember_trace(key, trace)
     return trace
 
 
-def undefined_output(design: Design, samples: list[str]) -> str | None:
+_X = ord("x")
+
+
+def undefined_output(design: Design, chars: np.ndarray) -> str | None:
     """Why the golden cannot judge answers, or None.
 
     A golden judges nothing when its outputs are X (no bit 0, 1 or Z) at (nearly) every
@@ -252,24 +277,25 @@ def undefined_output(design: Design, samples: list[str]) -> str | None:
     would pass. (An output that is always X beside others that are defined is reported by
     :func:`undefined_ports`: the golden still judges the others.)
     """
-    undefined = sum(1 for s in samples if "0" not in s and "1" not in s and "z" not in s)
-    if not samples or undefined < UNDEFINED_FRACTION * len(samples):
+    ticks = len(chars)
+    undefined = int((chars == _X).all(axis=1).sum())
+    if not ticks or undefined < UNDEFINED_FRACTION * ticks:
         return None
     names = ", ".join(p.name for p in design.outputs)
     return (
-        f"its outputs ({names}) are undefined (X) on {undefined} of {len(samples)} simulated ticks, so it "
+        f"its outputs ({names}) are undefined (X) on {undefined} of {ticks} simulated ticks, so it "
         "cannot tell right answers from wrong ones (does a register lack a reset or an assignment?)"
     )
 
 
-def undefined_ports(design: Design, samples: tuple[str, ...]) -> list[str]:
+def undefined_ports(design: Design, chars: np.ndarray) -> list[str]:
     """Outputs that are X on at least :data:`UNDEFINED_FRACTION` of the ticks: whatever an
     answer drives there matches (the golden does not judge them)."""
     out, offset = [], 0
     for port in design.outputs:
-        undefined = sum(1 for s in samples if all(c == "x" for c in s[offset : offset + port.width]))
+        undefined = int((chars[:, offset : offset + port.width] == _X).all(axis=1).sum())
         offset += port.width
-        if samples and undefined >= UNDEFINED_FRACTION * len(samples):
+        if len(chars) and undefined >= UNDEFINED_FRACTION * len(chars):
             out.append(port.name)
     return out
 
@@ -299,8 +325,9 @@ def _recorder() -> concurrent.futures.ThreadPoolExecutor:
 # --------------------------------------------------------------------------- checking
 
 
-def check_batch(golden: str, candidates: list[str], options: CheckOptions) -> list[Verdict]:
-    """Check every candidate against ``golden``; candidates made of modules alone share a run."""
+def check_batch(golden: str, candidates: list[str], options: CheckOptions, batch_size: int = 8) -> list[Verdict]:
+    """Check every candidate against ``golden``: the golden recorded once, then candidates
+    made of modules alone share runs of up to ``batch_size``, the others run alone."""
     started = time.perf_counter()
     reference = analyze_golden(golden, options.top)
     if isinstance(reference, DesignError):
@@ -329,39 +356,52 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions) -> li
         runnable.append((index, design, time.perf_counter() - t0))
 
     if runnable:
+        # Record the golden (unless cached) while the candidates compile; nothing of it
+        # outlives this call (its thread is waited for below, whatever happens).
         stim, ticks = reference.stimulus(options), reference.ticks(options)
         key = _trace_key(golden, options)
         trace = _cached_trace(key)
-        if trace is None:  # record it while the candidates compile
-            pending = _recorder().submit(record_golden, reference, stim, ticks, options, key)
-            get_trace: Callable[[], GoldenTrace | Verdict] = pending.result
-        else:
-            get_trace = lambda: trace
-        designs = [design for _, design, _ in runnable]
-        results: dict[int, Verdict] = {}
-        shared = [k for k, d in enumerate(designs) if d.self_contained] if len(designs) > 1 else []
-        if len(shared) > 1:
-            batch = _simulate(reference, [designs[k] for k in shared], stim, ticks, get_trace, options, single=False)
-            if batch is not None:
-                results.update(zip(shared, batch))
-        for k, design in enumerate(designs):  # what did not share a run (or whose shared run failed)
-            if k not in results:
-                results[k] = _simulate(reference, [design], stim, ticks, get_trace, options, single=True)[0]
-        recorded = _cached_trace(key)
-        undefined = recorded.undefined if recorded is not None else ()
-        for k, (index, design, analyze_seconds) in enumerate(runnable):
-            verdict = results[k]
-            verdict.timings["analyze"] = analyze_seconds
-            verdict.details["clocks"] = list(reference.design.clocks)
-            verdict.details["resets"] = [dataclasses.asdict(r) for r in reference.design.resets]
-            verdict.details["seed"] = options.seed
-            if undefined:
-                verdict.details["golden_undefined_outputs"] = list(undefined)
-            verdicts[index] = verdict
+        pending = _recorder().submit(record_golden, reference, stim, ticks, options, key) if trace is None else None
+        get_trace: Callable[[], GoldenTrace | Verdict] = pending.result if pending else lambda: trace
+        try:
+            _check_designs(reference, runnable, stim, ticks, get_trace, options, batch_size, verdicts)
+        finally:
+            if pending is not None:
+                concurrent.futures.wait([pending])
     total = time.perf_counter() - started
     for verdict in verdicts:
         verdict.timings.setdefault("total", total)
     return verdicts  # type: ignore[return-value]
+
+
+def _check_designs(reference: Reference, runnable: list[tuple[int, Design, float]], stim: Stimulus, ticks: int,
+                   get_trace: Callable[[], GoldenTrace | Verdict], options: CheckOptions, batch_size: int,
+                   verdicts: list[Verdict | None]) -> None:
+    """Simulate the analysed candidates (``runnable``: index, design, analysis seconds) and
+    put their verdicts into ``verdicts``."""
+    designs = [design for _, design, _ in runnable]
+    results: dict[int, Verdict] = {}
+    shared = [k for k, d in enumerate(designs) if d.self_contained]
+    size = max(1, batch_size)
+    for group in (shared[i : i + size] for i in range(0, len(shared), size)):
+        if len(group) > 1:
+            batch = _simulate(reference, [designs[k] for k in group], stim, ticks, get_trace, options, single=False)
+            if batch is not None:
+                results.update(zip(group, batch))
+    for k, design in enumerate(designs):  # what did not share a run (or whose shared run failed)
+        if k not in results:
+            results[k] = _simulate(reference, [design], stim, ticks, get_trace, options, single=True)[0]
+    recorded = get_trace()
+    undefined = recorded.undefined if isinstance(recorded, GoldenTrace) else ()
+    for k, (index, _, analyze_seconds) in enumerate(runnable):
+        verdict = results[k]
+        verdict.timings["analyze"] = analyze_seconds
+        verdict.details["clocks"] = list(reference.design.clocks)
+        verdict.details["resets"] = [dataclasses.asdict(r) for r in reference.design.resets]
+        verdict.details["seed"] = options.seed
+        if undefined:
+            verdict.details["golden_undefined_outputs"] = list(undefined)
+        verdicts[index] = verdict
 
 
 def simulate_against(
@@ -465,7 +505,7 @@ def _simulate(
             verdicts[k].details["ticks"] = int(rest[1])
         elif tag == "MISMATCH":
             k, tick = int(rest[0]), int(rest[1])
-            cex = _counterexample(golden, trace.samples[tick], rest[3], tick, float(rest[2]), stim, options.seed)
+            cex = _counterexample(golden, trace.sample(tick), rest[3], tick, float(rest[2]), stim, options.seed)
             first = cex.mismatched[0]
             verdicts[k].status = Status.MISMATCH
             verdicts[k].counterexample = cex

@@ -33,7 +33,6 @@ the nonce.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -163,10 +162,14 @@ def _trace_hooks(design: Design, ticks: int) -> tuple[list[str], list[str], list
     )
 
 
-def read_trace(text: str) -> list[str]:
-    """The recorded golden outputs, one binary string per tick (``$writememb``'s file)."""
-    lines = (line.strip() for line in text.splitlines())
-    return [line for line in lines if line and not line.startswith("//")]
+def read_trace(text: str, width: int) -> np.ndarray | None:
+    """The recorded golden outputs (``$writememb``'s file) as a ``(ticks, width)`` array of
+    ASCII '0'/'1'/'x'/'z' codes; None when a line is not ``width`` characters long."""
+    lines = (line.strip() for line in text.encode("ascii", "replace").splitlines())
+    lines = [line for line in lines if line and not line.startswith(b"//")]
+    if any(len(line) != width for line in lines):
+        return None
+    return np.frombuffer(b"".join(lines), dtype=np.uint8).reshape(len(lines), width)
 
 
 def golden_testbench(
@@ -257,15 +260,15 @@ def candidate_testbench(
     )
 
 
-def expected_hex(samples: Sequence[str]) -> str:
-    """The golden's record as ``expect.hex`` lines: ``{Z mask, 0/1 mask, 0/1 value}`` per tick."""
-    width = len(samples[0])
+def expected_hex(chars: np.ndarray) -> str:
+    """The golden's record (:func:`read_trace`'s array) as ``expect.hex`` lines:
+    ``{Z mask, 0/1 mask, 0/1 value}`` per tick."""
+    ticks, width = chars.shape
     digits = (3 * width + 3) // 4
-    chars = np.frombuffer("".join(samples).encode("ascii"), dtype=np.uint8).reshape(-1, width)
-    bits = np.zeros((len(samples), 4 * digits), dtype=np.uint8)
+    bits = np.zeros((ticks, 4 * digits), dtype=np.uint8)
     pad = 4 * digits - 3 * width
     bits[:, pad : pad + width] = chars == ord("z")
     bits[:, pad + width : pad + 2 * width] = (chars == ord("0")) | (chars == ord("1"))
     bits[:, pad + 2 * width :] = chars == ord("1")
-    nibbles = bits.reshape(len(samples), digits, 4) @ np.array([8, 4, 2, 1], dtype=np.uint8)
+    nibbles = bits.reshape(ticks, digits, 4) @ np.array([8, 4, 2, 1], dtype=np.uint8)
     return stimulus.ascii_lines(np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles])
