@@ -113,6 +113,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             max_batch=args.max_batch,
             max_request_bytes=args.max_request_bytes,
             max_concurrency=args.max_concurrency,
+            header_timeout=args.header_timeout,
+            body_timeout=args.body_timeout,
+            max_connections=args.max_connections,
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
@@ -315,6 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--request-timeout", type=float, default=120.0, help="seconds per request, queueing included (default: 120)"
+    )
+    serve.add_argument(
+        "--header-timeout", type=_positive_seconds, default=10.0,
+        help="seconds a connection has to send each request head, else it is closed (default: 10)",
+    )
+    serve.add_argument(
+        "--body-timeout", type=_positive_seconds, default=60.0,
+        help="seconds a request has to send its body, else 408 (default: 60)",
+    )
+    serve.add_argument(
+        "--max-connections", type=int, default=1024, help="open connections at most; more are closed (default: 1024)"
     )
     serve.add_argument("--seed", type=stimulus_seed, default=0, help=SEED_HELP)
     serve.add_argument(

@@ -125,12 +125,25 @@ class RewardConfig:
         matched before its first mismatch. Off by default: it is hackable by design (a
         policy learns to delay its first wrong output, not to be right).
     think_prefilled: see :func:`parse_response`.
+
+    Rewards lie in ``[-format_penalty, 1]``, within ``[-1, 1]``: ``format_penalty`` must be
+    a finite number in ``[0, 1]`` (a negative one would pay for malformed answers) and the
+    flags must be bools; anything else raises ``ValueError``.
     """
 
     require_format: bool = True
     format_penalty: float = 0.0
     partial_credit: bool = False
     think_prefilled: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("require_format", "partial_credit", "think_prefilled"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"RewardConfig.{name} must be true or false, got {getattr(self, name)!r}")
+        penalty = self.format_penalty
+        if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not 0.0 <= penalty <= 1.0:
+            raise ValueError(f"RewardConfig.format_penalty must be a number in [0, 1], got {penalty!r}")
+        object.__setattr__(self, "format_penalty", float(penalty))
 
 
 @dataclasses.dataclass
@@ -205,17 +218,19 @@ def score_many(
     progress: bool = False,
     method: str = "sim",
     formal_budget: float | None = None,
+    formal_fallback: str = "reject",
 ) -> list[Score]:
     """Score ``(problem or golden source, response)`` pairs on every core, in order.
 
-    ``seed``, ``cycles``, ``timeout``, ``method`` (``"sim"``, ``"formal"`` or ``"both"``)
-    and ``formal_budget`` go to :func:`~verilog_env.check_requests`: with
+    ``seed``, ``cycles``, ``timeout``, ``method`` (``"sim"``, ``"formal"`` or ``"both"``),
+    ``formal_budget`` and ``formal_fallback`` go to :func:`~verilog_env.check_requests`: with
     ``method="both"`` a candidate earns the reward only if random simulation passes it
-    and formal verification does not refute it. ``seed=None`` draws a fresh stimulus seed
+    and formal verification does not refute it (nor, with ``formal_fallback="reject"``,
+    fail to check it because of the candidate). ``seed=None`` draws a fresh stimulus seed
     for this call, so no answer tuned to one stimulus keeps earning; each verdict records
     its seed (``verdict.details["seed"]``).
     """
-    check_method(method, formal_budget)
+    check_method(method, formal_budget, formal_fallback)
     parsed = [parse_response(response, think_prefilled=config.think_prefilled) for _, response in items]
     requests, where = [], []
     for i, ((target, _), p) in enumerate(zip(items, parsed)):
@@ -229,7 +244,7 @@ def score_many(
     if requests:
         checked = check_requests(
             requests, seed=seed, cycles=cycles, timeout=timeout, progress=progress, method=method,
-            formal_budget=formal_budget,
+            formal_budget=formal_budget, formal_fallback=formal_fallback,
         )
         for i, verdict in zip(where, checked):
             verdicts[i] = verdict

@@ -34,6 +34,15 @@ arrive together), and each request gets its own results back. At most
 requests keep joining the next batch, so batches grow with load. A request waits at
 most ``request_timeout`` seconds in all (504 after that).
 
+Limits on clients (:class:`ServerConfig`): a connection must deliver each request head
+within ``header_timeout`` seconds (else it is closed; uvicorn alone has no such limit) and
+its body within ``body_timeout`` (408); at most ``max_connections`` are open at once (one
+beyond is closed); idle keep-alive connections close after 5 s (uvicorn's default); a
+head is at most 16 KiB (h11's limit), a body ``max_request_bytes``. They bound what slow
+or flooding clients can hold on a trusted (cluster) network; anything reachable from
+elsewhere belongs behind a reverse proxy (nginx, with TLS, authentication and
+per-client rate limits).
+
 This module imports FastAPI only inside :func:`create_app` and :func:`serve`, so
 ``import verilog_env`` never needs the server extra.
 """
@@ -76,7 +85,9 @@ class ServerConfig:
         labels may name; the first suite wins when two share an id.
     reward: how a verdict becomes a reward (format rule, penalty, partial credit); the
         ``/score`` endpoint may override it per request.
-    seed: stimulus seed of every check (same seed, same verdict).
+    seed: stimulus seed of every check (same seed, same verdict); ``None``: a fresh seed
+        for every scoring call (each micro-batch), so no answer tuned to one stimulus keeps
+        earning (``verilog-env serve --seed random``).
     cycles: clock cycles simulated per check.
     check_timeout: seconds allowed to each compile and each simulation of a check.
     method: ``"sim"`` (seeded random simulation), ``"both"`` (simulation, then a formal
@@ -93,11 +104,20 @@ class ServerConfig:
         larger request is scored as one batch of its own.
     warmup: check one problem at start-up, so the worker pool is forked before the
         first request (and a missing simulator shows in the log at once).
+    header_timeout: seconds a connection has to deliver a complete request head, from
+        its start or from the end of its previous response; past it the connection is
+        closed (a client that sends headers slowly, or nothing, cannot hold it open).
+    body_timeout: seconds a request has to deliver its whole body (408 after that).
+    max_connections: open connections at most; one beyond it is closed at once.
+
+    These bound what a slow or flooding client can hold on a trusted network (a
+    cluster's). A service reachable from anywhere else belongs behind a reverse proxy
+    (nginx, with TLS, authentication and per-client limits).
     """
 
     suites: list[str] = dataclasses.field(default_factory=lambda: ["starter"])
     reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
-    seed: int = 0
+    seed: int | None = 0
     cycles: int = DEFAULT_CYCLES
     check_timeout: float = DEFAULT_TIMEOUT
     method: str = "sim"
@@ -109,16 +129,19 @@ class ServerConfig:
     batch_window: float = 0.005
     batch_items: int = 256
     warmup: bool = True
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    max_connections: int = 1024
 
     def __post_init__(self) -> None:
         if isinstance(self.suites, str):
             self.suites = [self.suites]
         if not self.suites:
             raise ValueError("ServerConfig.suites must name at least one suite")
-        for name in ("cycles", "max_batch", "max_request_bytes", "max_concurrency", "batch_items"):
+        for name in ("cycles", "max_batch", "max_request_bytes", "max_concurrency", "batch_items", "max_connections"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"ServerConfig.{name} must be at least 1")
-        for name in ("check_timeout", "request_timeout"):
+        for name in ("check_timeout", "request_timeout", "header_timeout", "body_timeout"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"ServerConfig.{name} must be positive")
         if float(self.batch_window) < 0:
@@ -371,8 +394,24 @@ class MicroBatcher:
 # ------------------------------------------------------------------------- request parsing
 
 
-async def _read_json(request, limit: int) -> Any:
-    """The request's JSON body; 413 past ``limit`` bytes (header or actual), 400 if not JSON."""
+async def _read_json(request, limit: int, seconds: float) -> Any:
+    """The request's JSON body; 413 past ``limit`` bytes (header or actual), 408 when it
+    takes more than ``seconds`` to arrive, 400 if not JSON."""
+    try:
+        body = await asyncio.wait_for(_read_body(request, limit), seconds)
+    except asyncio.TimeoutError:  # a class of its own before Python 3.11
+        raise ApiError(408, "request_timeout", f"the request body did not arrive within {seconds:g} s") from None
+    if not body.strip():
+        raise ApiError(400, "invalid_json", "request body is empty; send a JSON object")
+    try:
+        if len(body) > _OFFLOAD_JSON_BYTES:
+            return await asyncio.to_thread(json.loads, body)
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+
+
+async def _read_body(request, limit: int) -> bytes:
     length = request.headers.get("content-length")
     if length is not None:
         try:
@@ -387,15 +426,7 @@ async def _read_json(request, limit: int) -> Any:
         if size > limit:
             raise ApiError(413, "request_too_large", f"request body exceeds the {limit}-byte limit")
         chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body.strip():
-        raise ApiError(400, "invalid_json", "request body is empty; send a JSON object")
-    try:
-        if len(body) > _OFFLOAD_JSON_BYTES:
-            return await asyncio.to_thread(json.loads, body)
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+    return b"".join(chunks)
 
 
 def _list_of(data: Mapping[str, Any], key: str, *, kind: type | None, required: bool, nullable: bool = False):
@@ -442,7 +473,10 @@ def _reward_config(base: RewardConfig, override: Any) -> RewardConfig:
             if number is None or not math.isfinite(number):
                 raise ApiError(422, "invalid_request", f"config.{key} must be a finite number")
             changes[key] = number
-    return dataclasses.replace(base, **changes)
+    try:
+        return dataclasses.replace(base, **changes)
+    except ValueError as exc:  # RewardConfig's own validation: the reward's documented range
+        raise ApiError(422, "invalid_request", str(exc).replace("RewardConfig.", "config.")) from None
 
 
 def _label_error_info(response: Any, reason: str, config: RewardConfig) -> dict[str, Any]:
@@ -618,7 +652,7 @@ def create_app(config: ServerConfig | None = None) -> "FastAPI":
     async def reward(request: Request):
         started = time.monotonic()
         stats.requests += 1
-        data = await _read_json(request, config.max_request_bytes)
+        data = await _read_json(request, config.max_request_bytes, config.body_timeout)
         if not isinstance(data, dict):
             raise ApiError(422, "invalid_request", "body must be a JSON object with 'query', 'prompts', 'labels'")
         queries = _list_of(data, "query", kind=str, required=True)
@@ -665,7 +699,7 @@ def create_app(config: ServerConfig | None = None) -> "FastAPI":
     async def score(request: Request):
         started = time.monotonic()
         stats.requests += 1
-        data = await _read_json(request, config.max_request_bytes)
+        data = await _read_json(request, config.max_request_bytes, config.body_timeout)
         if not isinstance(data, dict):
             raise ApiError(422, "invalid_request", "body must be a JSON object with 'items'")
         unknown = sorted(set(data) - {"items", "config"})
@@ -724,6 +758,7 @@ def serve(
     """Run the reward service with uvicorn until interrupted (SIGINT/SIGTERM)."""
     import uvicorn
 
+    config = config or ServerConfig()
     uvicorn.run(
         create_app(config),
         host=host,
@@ -731,4 +766,65 @@ def serve(
         log_level=log_level,
         access_log=access_log,
         timeout_graceful_shutdown=10,
+        http=guarded_protocol(config),
     )
+
+
+def guarded_protocol(config: ServerConfig) -> type:
+    """uvicorn's h11 protocol with two guards uvicorn lacks (it has no request-head timeout,
+    and its ``limit_concurrency`` answers 503 only once a request head has arrived):
+
+    * a deadline for each request head: ``config.header_timeout`` seconds from the
+      connection's start, or from the end of its previous response, until the head is
+      complete; then the connection is closed (a trickle of bytes does not extend it);
+    * at most ``config.max_connections`` open connections: one beyond is closed at once.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            if len(self.connections) > config.max_connections:
+                log.warning("closing a connection beyond the %d-connection limit", config.max_connections)
+                transport.close()
+                return
+            self._watch_head()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            self._watch_head()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._watch_head()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_timer()
+            super().connection_lost(exc)
+
+        def _watch_head(self) -> None:
+            """Arm the deadline while a request head is awaited (once: data does not extend
+            it), disarm it once the head is in."""
+            if self.transport.is_closing():
+                self._stop_head_timer()
+            elif self.conn.their_state is h11.IDLE:
+                if self._head_timer is None:
+                    self._head_timer = self.loop.call_later(config.header_timeout, self._head_too_slow)
+            else:
+                self._stop_head_timer()
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_too_slow(self) -> None:
+            self._head_timer = None
+            if not self.transport.is_closing():
+                log.info("closing a connection: no complete request head within %g s", config.header_timeout)
+                self.transport.close()
+
+    return GuardedH11Protocol
