@@ -16,8 +16,15 @@ Two parts, both on the shared benchmark references (VerilogEval v2, RTLLM v1.1):
   rejects, how many it passes, and of those how many formal refutes (a bug random
   simulation missed, with the counterexample), proves equivalent (the mutation changed
   nothing observable), or leaves bounded/unknown. Also the time formal adds per check.
+* **benign**: the cost of ``method="both"`` with ``formal_fallback="reject"`` on answers
+  that are right: every reference against itself (top renamed), every equivalent
+  rewrite of every reference that ``tests/rewrites.py`` makes (as ``tests/test_rewrites.py``
+  does) and every golden of the ``starter`` suite against itself. Counted: how many
+  simulation passes, how many of those ``both`` no longer accepts (listed, with the
+  reason), and how formal ended on the rest (proven, bounded, unknown because of the
+  reference).
 
-    python -m benchmarks.formal_report [--per-ref 3] [--budget 10] [--out reports/formal.json]
+    python -m benchmarks.formal_report [--per-ref 3] [--budget 10] [--out reports/formal.json] [--no-benign]
 
 All checks go through ``check_requests`` and so use every core.
 
@@ -39,7 +46,14 @@ import time
 import zlib
 from pathlib import Path
 
-from verilog_env import CheckRequest, check_requests, formal, shutdown
+from verilog_env import (
+    CheckRequest,
+    Status,
+    check_requests,
+    formal,
+    load_suite,
+    shutdown,
+)
 from verilog_env.sim import icarus
 from verilog_env.testing.mutation import mutants
 
@@ -257,6 +271,63 @@ def run_known_misses(refs: list[dict], path: Path, budget: float, cycles: int) -
             "formal": dict(counts), "mutants": listed}
 
 
+def benign_answers(refs: list[dict]) -> list[tuple[str, CheckRequest]]:
+    """(label, request) for every right answer of the benign part (see the module docstring)."""
+    tests = Path(__file__).resolve().parents[1] / "tests"
+    if str(tests) not in sys.path:
+        sys.path.insert(0, str(tests))
+    from rewrites import ALL_REWRITES
+
+    out = []
+    for ref in refs:
+        out.append((f"{ref['key']} (itself)", CheckRequest(ref["golden"], as_candidate(ref, ref["golden"]), ref["top"],
+                                                           ref["candidate_top"])))
+        for name, rewrite in ALL_REWRITES.items():
+            text = rewrite(ref["golden"], ref["top"])
+            if text is not None:
+                out.append((f"{ref['key']} ({name})", CheckRequest(ref["golden"], as_candidate(ref, text), ref["top"],
+                                                                   ref["candidate_top"])))
+    for problem in load_suite("starter"):
+        out.append((f"starter/{problem.id} (itself)", CheckRequest(problem.golden, problem.golden, problem.top)))
+    return out
+
+
+def run_benign(refs: list[dict], budget: float, seed: int, cycles: int) -> dict:
+    answers = benign_answers(refs)
+    requests = [request for _, request in answers]
+    started = time.perf_counter()
+    simulated = check_requests(requests, seed=seed, cycles=cycles, progress=True)
+    verdicts = check_requests(requests, method="both", formal_budget=budget, seed=seed, cycles=cycles, progress=True)
+    elapsed = time.perf_counter() - started
+    kinds: collections.Counter = collections.Counter(label.rsplit(" (", 1)[1].rstrip(")") for label, _ in answers)
+    passed = [k for k, v in enumerate(simulated) if v.status is Status.EQUIVALENT]
+    outcome: collections.Counter = collections.Counter()
+    unproven: collections.Counter = collections.Counter()
+    lost = []
+    for k in passed:
+        verdict, info = verdicts[k], _formal(verdicts[k])
+        if verdict.status is Status.EQUIVALENT:
+            result = info.get("result", "?")
+            outcome[f"accepted: {result}" + (f" ({info['blame']})" if result == "unknown" else "")] += 1
+            if result != "proven":
+                unproven[f"{answers[k][0].rsplit(' (', 1)[0]}: {_reason_key(info)}"] += 1
+        else:
+            outcome[f"not accepted: {verdict.status.value}"] += 1
+            lost.append({"answer": answers[k][0], "status": verdict.status.value, "formal": info.get("result"),
+                         "code": info.get("code"), "reason": verdict.reason[:400]})
+    return {
+        "answers": len(answers),
+        "by_kind": dict(kinds),
+        "simulation_passed": len(passed),
+        "both": dict(outcome),
+        "no_longer_accepted": len(lost),
+        "no_longer_accepted_fraction": round(len(lost) / max(1, len(passed)), 5),
+        "no_longer_accepted_list": lost,
+        "accepted_unproven_by_reference": dict(sorted(unproven.items())),
+        "wall_seconds": round(elapsed, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="path to shared/benchmarks")
@@ -268,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N references (0: all)")
     parser.add_argument("--missed", type=Path, default=Path("reports/mutants.json"),
                         help="mutation report whose simulation misses are re-checked (skipped if absent)")
+    parser.add_argument("--no-benign", action="store_true", help="skip the benign part (right answers under method=both)")
     args = parser.parse_args(argv)
 
     formal.tools()
@@ -288,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
         report["mutants"] = run_mutants(refs, args.per_ref, args.budget, args.seed, args.cycles)
     if args.missed.is_file() and not args.limit:
         report["simulation_misses"] = run_known_misses(refs, args.missed, args.budget, args.cycles)
+    if not args.no_benign:
+        report["benign"] = run_benign(refs, args.budget, args.seed, args.cycles)
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     shutdown()
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -305,6 +379,11 @@ def main(argv: list[str] | None = None) -> int:
             "added_seconds_when_formal_runs_excluding_golden_synthesis", "added_seconds_per_mutant_overall")}
     if "simulation_misses" in report:
         summary["simulation_misses"] = {k: report["simulation_misses"][k] for k in ("listed", "found", "formal")}
+    if "benign" in report:
+        b = report["benign"]
+        summary["benign"] = {k: b[k] for k in (
+            "answers", "simulation_passed", "both", "no_longer_accepted", "no_longer_accepted_fraction")}
+        summary["benign"]["no_longer_accepted_list"] = [f"{x['answer']}: {x['reason'][:160]}" for x in b["no_longer_accepted_list"]]
     summary["wall_seconds"] = report["wall_seconds"]
     print(json.dumps(summary, indent=2))
     print(f"report written to {args.out}")

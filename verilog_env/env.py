@@ -43,13 +43,21 @@ class CheckSettings:
     seed, cycles, timeout: the random simulation's stimulus seed (``None``: a fresh one
         per episode or call, below), clock cycles, and seconds per compile / simulation.
     method: the judge. ``"sim"`` (default): seeded random simulation. ``"both"``:
-        simulation first, then a Yosys/ABC formal check of the candidates it passes, so
-        the reward is a proof where Yosys can decide (a bug random stimulus misses is
-        refuted; where formal cannot decide, simulation's verdict stands). ``"formal"``:
-        the formal check alone (a candidate is correct only when proven). Formal methods
-        need Yosys (``scripts/ensure_yosys.sh``).
+        simulation first, then a Yosys/ABC formal check of the candidates it passes: a
+        bug random stimulus misses is refuted where formal finds it; a reward is a proof
+        where formal proves, else simulation's verdict (see ``formal_fallback``).
+        ``"formal"``: the formal check alone (a candidate is correct only when proven).
+        Formal methods need Yosys (``scripts/ensure_yosys.sh``).
     formal_budget: seconds of formal effort per check (``None``:
         :data:`verilog_env.formal.DEFAULT_BUDGET`); unused with ``method="sim"``.
+    formal_fallback: with ``method="both"``, what a simulation pass that formal cannot
+        decide is worth. ``"reject"`` (default): nothing when the candidate is what
+        stopped formal (a construct it does not model, a design Yosys cannot read or
+        synthesise in the budget, counterexamples the simulator does not reproduce) while
+        the reference is formally tractable, or when the formal check did not finish;
+        simulation's verdict when the reference itself is out of formal's reach or formal
+        only ran out of time after a bounded check. ``"simulation"``: simulation's verdict
+        whenever formal does not decide. See :func:`verilog_env.formal.combine`.
 
     ``seed=None`` varies the stimulus: a new seed for every episode (the environment
     draws it from its own seeded RNG, so ``reset(seed=...)`` reproduces it) and for every
@@ -64,13 +72,18 @@ class CheckSettings:
     timeout: float = DEFAULT_TIMEOUT
     method: str = "sim"
     formal_budget: float | None = None
+    formal_fallback: str = "reject"
 
     def __post_init__(self) -> None:
-        check_method(self.method, self.formal_budget)
+        check_method(self.method, self.formal_budget, self.formal_fallback)
 
     def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`~verilog_env.score_many` / :func:`~verilog_env.check_requests`."""
-        return dataclasses.asdict(self)
+        """Keyword arguments for :func:`~verilog_env.score_many` / :func:`~verilog_env.check_requests`
+        (``formal_fallback`` only when it is not the default, which those functions share)."""
+        out = dataclasses.asdict(self)
+        if self.formal_fallback == "reject":
+            del out["formal_fallback"]
+        return out
 
 
 def as_suite(suite: str | Suite | Sequence[Problem], **kwargs: Any) -> Suite:

@@ -61,11 +61,11 @@ _OUT_OF_MEMORY = 86
 """Exit code of a worker that ran out of memory: it leaves, a fresh one replaces it."""
 
 
-def _check_batch_in_worker(golden: str, candidates: list[str], options: CheckOptions) -> list[Verdict]:
+def _check_batch_in_worker(golden: str, candidates: list[str], options: CheckOptions, batch_size: int) -> list[Verdict]:
     # After std::bad_alloc the worker's heap is near its limit (pyslang keeps what it had
     # built), and every later check in it would fail the same way: leave instead.
     try:
-        return check_batch(golden, candidates, options)
+        return check_batch(golden, candidates, options, batch_size)
     except MemoryError:
         os._exit(_OUT_OF_MEMORY)
 
@@ -146,29 +146,34 @@ def check_requests(
     progress: bool = False,
     method: str = "sim",
     formal_budget: float | None = None,
+    formal_fallback: str = "reject",
 ) -> list[Verdict]:
     """Check many (golden, candidate) pairs, possibly of different problems, on every core.
 
     ``method`` picks the judge: ``"sim"`` (seeded random simulation, below), ``"formal"``
     (Yosys + ABC proof, see :mod:`verilog_env.formal`; ``formal_budget`` seconds per
     check) or ``"both"`` (simulation first; candidates that pass it are then checked
-    formally, see :func:`verilog_env.formal.combine`).
+    formally, see :func:`verilog_env.formal.combine`). ``formal_fallback`` (``"both"``
+    only): ``"reject"`` (default) does not accept a simulation pass that formal cannot
+    check because of the candidate (or whose formal check did not finish);
+    ``"simulation"`` keeps simulation's verdict then.
 
     Requests that share a golden are grouped ``batch_size`` at a time into one simulator
-    run (the golden is analysed once per worker and cached); a group whose shared run
-    fails is re-run one candidate at a time, so verdicts never depend on the grouping.
+    run (the golden is analysed and recorded once per worker and cached); a group whose
+    shared run fails is re-run one candidate at a time, so verdicts never depend on the
+    grouping.
     Identical requests are checked once (each gets its own copy of the verdict). Returns one :class:`Verdict` per request, in order.
 
     ``seed`` picks the stimulus (same seed, same verdict); ``None`` draws a fresh one for
     this call (:func:`fresh_seed`). Each verdict records its seed in ``details["seed"]``.
     """
-    check_method(method, formal_budget)
+    check_method(method, formal_budget, formal_fallback)
     if seed is None:
         seed = fresh_seed()
     if method != "sim":
         return _check_with_formal(
-            requests, method=method, formal_budget=formal_budget, seed=seed, cycles=cycles, timeout=timeout,
-            batch_size=batch_size, isolate=isolate, progress=progress,
+            requests, method=method, formal_budget=formal_budget, formal_fallback=formal_fallback, seed=seed,
+            cycles=cycles, timeout=timeout, batch_size=batch_size, isolate=isolate, progress=progress,
         )
     icarus.tools()  # a missing simulator is a set-up error, not a verdict
     verdicts: list[Verdict | None] = [None] * len(requests)
@@ -191,18 +196,23 @@ def check_requests(
         by_golden.setdefault(key, []).append(i)
 
     size = max(1, batch_size)
+    # With a golden per worker at least, each golden's candidates go to one worker, which
+    # records the golden once for all of them (in runs of `size`); with fewer goldens, runs
+    # are spread over the workers so every core works.
+    per_job = None if len(by_golden) >= (os.cpu_count() or 1) else size
     jobs: list[tuple[list[int], str, CheckOptions]] = []
     for (golden, top, candidate_top), indices in by_golden.items():
         options = CheckOptions(top=top, candidate_top=candidate_top, seed=seed, cycles=cycles, timeout=timeout)
-        for start in range(0, len(indices), size):
-            jobs.append((indices[start : start + size], golden, options))
+        step = per_job or len(indices)
+        for start in range(0, len(indices), step):
+            jobs.append((indices[start : start + step], golden, options))
 
     # A daemonic process (e.g. a Gymnasium AsyncVectorEnv worker) may not start a pool;
     # it is itself a disposable process, so it checks in-process (simulators still sandboxed).
     in_process = not isolate or multiprocessing.current_process().daemon
 
     def submit(group: list[int], golden: str, options: CheckOptions):
-        args = (golden, [texts[i] for i in group], options)
+        args = (golden, [texts[i] for i in group], options, size)
         if in_process:
             try:
                 return check_batch(*args)
@@ -264,6 +274,7 @@ def check_many(
     progress: bool = False,
     method: str = "sim",
     formal_budget: float | None = None,
+    formal_fallback: str = "reject",
 ) -> list[Verdict]:
     """Check many candidates against one golden (see :func:`check_requests`)."""
     return check_requests(
@@ -276,6 +287,7 @@ def check_many(
         progress=progress,
         method=method,
         formal_budget=formal_budget,
+        formal_fallback=formal_fallback,
     )
 
 
@@ -291,6 +303,7 @@ def check_equivalence(
     isolate: bool = True,
     method: str = "sim",
     formal_budget: float | None = None,
+    formal_fallback: str = "reject",
 ) -> Verdict:
     """Decide whether ``candidate`` behaves like ``golden``; never raises on bad designs.
 
@@ -306,7 +319,12 @@ def check_equivalence(
     proven, ``mismatch`` with a counterexample replayed in simulation, ``timeout`` when
     only a bounded check finished, ``unsupported`` when the formal model does not cover
     the design; ``details["formal"]`` says which. ``method="both"`` simulates first and
-    proves only what simulation passed (see :func:`verilog_env.formal.combine`).
+    checks formally only what simulation passed (see :func:`verilog_env.formal.combine`):
+    ``equivalent`` then means proven, or simulated with formal stopped by something other
+    than the candidate (the reason says which); with ``formal_fallback="reject"`` (the
+    default) an answer formal cannot check though it can check the reference is
+    ``rejected`` (``timeout`` when time ran out), with ``"simulation"`` it keeps
+    simulation's verdict.
 
     Raises :class:`~verilog_env.sim.icarus.SimulatorNotFoundError` when Icarus Verilog
     is not installed (and :class:`~verilog_env.formal.YosysNotFoundError` when a formal
@@ -324,6 +342,7 @@ def check_equivalence(
         isolate=isolate,
         method=method,
         formal_budget=formal_budget,
+        formal_fallback=formal_fallback,
     )[0]
 
 
@@ -336,24 +355,30 @@ def fresh_seed() -> int:
     return secrets.randbits(31)
 
 
-def check_method(method: object, formal_budget: object = None) -> str:
-    """``method`` if it is one of :data:`METHODS` and ``formal_budget`` is ``None`` or a
-    positive number of seconds; else a ValueError that says what is allowed."""
+def check_method(method: object, formal_budget: object = None, formal_fallback: object = "reject") -> str:
+    """``method`` if it is one of :data:`METHODS`, ``formal_budget`` is ``None`` or a
+    positive number of seconds and ``formal_fallback`` one of
+    :data:`verilog_env.formal.check.FALLBACKS`; else a ValueError that says what is allowed."""
+    from ..formal.check import FALLBACKS
+
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
     if formal_budget is not None and not (isinstance(formal_budget, (int, float)) and formal_budget > 0):
         raise ValueError(f"formal_budget must be a positive number of seconds or None, got {formal_budget!r}")
+    if formal_fallback not in FALLBACKS:
+        raise ValueError(f"formal_fallback must be one of {', '.join(repr(f) for f in FALLBACKS)}, got {formal_fallback!r}")
     return method  # type: ignore[return-value]
 
 
-def _formal_job(golden: str, candidate: str, options: CheckOptions, budget: float) -> Verdict:
+def _formal_job(golden: str, candidate: str, options: CheckOptions, budget: float, compile_candidate: bool) -> Verdict:
     from ..formal import FormalOptions, formal_check
 
-    return formal_check(golden, candidate, options, FormalOptions(budget=budget))
+    return formal_check(golden, candidate, options, FormalOptions(budget=budget, compile_candidate=compile_candidate))
 
 
-def _check_with_formal(requests: Sequence[CheckRequest], *, method: str, formal_budget: float | None, seed: int,
-                       cycles: int, timeout: float, batch_size: int, isolate: bool, progress: bool) -> list[Verdict]:
+def _check_with_formal(requests: Sequence[CheckRequest], *, method: str, formal_budget: float | None,
+                       formal_fallback: str, seed: int, cycles: int, timeout: float, batch_size: int, isolate: bool,
+                       progress: bool) -> list[Verdict]:
     """method="formal": one formal job per distinct request; "both": simulate, then prove what passed."""
     from .. import formal
     from ..formal import pool as formal_pool
@@ -375,11 +400,15 @@ def _check_with_formal(requests: Sequence[CheckRequest], *, method: str, formal_
             continue
         todo.setdefault((golden, candidate, request.top, request.candidate_top), []).append(i)
     in_process = not isolate or multiprocessing.current_process().daemon
-    guard = 3 * budget + 4 * timeout + 30  # golden and candidate synthesis, proof, replay or deep runs
+    # The golden's synthesis (2 budgets) and self-check (1), the candidate's budget, and
+    # outside it the replays (up to formal.check.MAX_EXCLUSIONS + 1, compile and simulate
+    # each) and compiling a proof's candidate. Past this the worker is stuck: a timeout.
+    guard = 4 * budget + 12 * timeout + 30
     submitted = []
     for (golden, candidate, top, candidate_top), indices in todo.items():
         options = CheckOptions(top=top, candidate_top=candidate_top, seed=seed, cycles=cycles, timeout=timeout)
-        args = (golden, candidate, options, budget)
+        # method="both": simulation compiled the candidate already.
+        args = (golden, candidate, options, budget, method == "formal")
         if in_process:
             try:
                 job = _formal_job(*args)
@@ -395,7 +424,7 @@ def _check_with_formal(requests: Sequence[CheckRequest], *, method: str, formal_
             result = _failed(result)
         for k, i in enumerate(indices):
             mine = result if k == 0 else copy.deepcopy(result)
-            verdicts[i] = formal.combine(verdicts[i], mine) if method == "both" else mine
+            verdicts[i] = formal.combine(verdicts[i], mine, formal_fallback) if method == "both" else mine
         bar.update(1)
     bar.close()
     return verdicts  # type: ignore[return-value]

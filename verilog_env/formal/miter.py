@@ -13,17 +13,26 @@ every input sequence instead of one sampled sequence:
   edges, latches and outputs that follow the clock level all mean what they mean in
   simulation.
 * **X is modelled** (dual rail: every signal is a value bit and a known bit). Registers
-  without a reset or initial value start as X in both copies; ``x``/``z`` constants
-  and undriven nets are X; gates propagate X the way a gate-level simulator does (an
-  AND with a known 0 input is 0, a mux with an X select is X unless both data inputs
+  without a reset or initial value start as X in both copies; ``x`` constants and
+  undriven nets are X; gates propagate X the way a gate-level simulator does (an AND
+  with a known 0 input is 0, a mux with an X select is X unless both data inputs
   agree). Inputs are always 0/1.
+* **Z is modelled** where it can travel (a third literal, only on nets a ``z`` constant
+  or a tri-state buffer can reach through buffers, mux data inputs and registers): a mux
+  passes its selected input's Z, a register stores it, a tri-state buffer drives Z while
+  disabled; any other gate reads Z as X, as the simulator does. A Z is unknown in the
+  dual rail.
 * **Reset alignment**: for a design with inferred resets, every reset is held asserted
   (with its inferred polarity) during ticks 0-2, exactly as the simulator's stimulus
   does; afterwards resets are free inputs like any other. Outputs are compared at every
   tick from tick 0, as the simulator's testbench does: power-on X values are the
   golden's don't-cares like any other X, and in ticks 0-2 (a clocked design with
   resets) a candidate X is tolerated as well, as in the simulator.
-* **Golden X is don't-care**, candidate X where the golden is 0/1 is a difference.
+* **Golden X is don't-care**, candidate X or Z where the golden is 0/1 is a difference,
+  and where the golden is Z (a released tri-state output) the candidate must be Z.
+
+A counterexample the simulator does not reproduce can be excluded
+(:meth:`Miter.exclude`), so that the search goes on past it.
 """
 
 from __future__ import annotations
@@ -57,6 +66,46 @@ class Miter:
     hold: str | None = None
     golden_x: int = FALSE
     """Literal: some golden output is X at a tick after the power-on window (its don't-cares are in play)."""
+    input_values: list[int] = dataclasses.field(default_factory=list)
+    """The value each AIG input has in the designs, in :attr:`input_bits` order (resets
+    are forced during the reset window; held inputs are constants)."""
+    excluded: int = 0
+    """Input sequences excluded so far (see :meth:`exclude`)."""
+
+    def exclude(self, rows: list[dict[str, int]]) -> None:
+        """Stop flagging differences while the inputs follow ``rows`` (port values per tick
+        from tick 0, as :meth:`effective_inputs` gives them), up to its last tick.
+
+        For a counterexample the simulator did not reproduce: on those ticks of that input
+        sequence the simulator found golden and candidate equal, and the search can go on
+        to another sequence. A monitor (one latch per tick of ``rows``) tracks whether the
+        inputs so far are exactly ``rows``; the miter's output is masked while they are.
+        """
+        g = self.aig
+
+        def follows(row: dict[str, int]) -> int:
+            return g.all(
+                lit if row.get(port, 0) >> index & 1 else neg(lit)
+                for (port, index), lit in zip(self.input_bits, self.input_values)
+            )
+
+        try:
+            if self.combinational:
+                on_trace = follows(rows[0])
+            else:
+                first = g.latch(1)  # 1 at tick 0 only
+                reached, seen = 2 * first.var, []
+                for tick, row in enumerate(rows):
+                    seen.append(g.and_(reached, follows(row)))
+                    if tick + 1 < len(rows):
+                        following = g.latch(0)
+                        following.next = seen[-1]
+                        reached = 2 * following.var
+                on_trace = g.any(seen)
+            g.outputs[0] = g.and_(g.outputs[0], neg(on_trace))
+        except AigTooLarge as error:
+            raise FormalUnsupported(f"the miter is too large for the formal back end ({error})", code="too_large") from None
+        self.excluded += 1
 
     def effective_inputs(self, frames: list[list[int]]) -> list[dict[str, int]]:
         """The port values the miter actually used at each tick of a counterexample.
@@ -193,6 +242,7 @@ class _State:
     reset_value: dict[str, str]  # "R" -> "0"/"1" for flip-flops/latches with one async reset
     value_latch: object = None
     known_latch: object = None
+    z_latch: object = None  # only where a Z can be stored
 
 
 def _classify(cell: Cell) -> _State:
@@ -236,8 +286,10 @@ class _DesignEncoder:
         self.role = role
         self.drivers: dict[int, tuple[str, object]] = {}
         self.values: dict[int, Dual] = {}
+        self.zs: dict[int, int] = {}  # net -> literal "is Z", for nets in self.can_be_z
         self.states: list[_State] = []
         self._index_drivers()
+        self.can_be_z = self._z_reach()
 
     def _drive(self, net: Bit, what: tuple[str, object]) -> None:
         if not isinstance(net, int):
@@ -261,6 +313,43 @@ class _DesignEncoder:
                 self._drive(cell.connections["Q"][0], ("state", state))
             else:
                 raise FormalUnsupported(f"the {self.role} has a {cell.type} cell the formal model does not cover")
+
+    def _z_reach(self) -> set[int]:
+        """Nets a Z can reach: from ``z`` constants and tri-state buffers, through buffers,
+        mux data inputs and storage (any other gate turns Z into X)."""
+        reach: set[int] = set()
+
+        def carries(bit: Bit) -> bool:
+            return bit == "z" or bit in reach
+
+        changed = True
+        while changed:
+            changed = False
+            for net, (kind, what) in self.drivers.items():
+                if net in reach:
+                    continue
+                if kind == "gate":
+                    pins = {"$_BUF_": ("A",), "$_MUX_": ("A", "B"), "$_TBUF_": None}.get(what.type, ())
+                    hit = pins is None or any(carries(what.connections[p][0]) for p in pins)
+                elif kind == "state":
+                    hit = any(carries(what.pins[p]) for p in ("D", "AD") if p in what.pins)
+                else:
+                    hit = False
+                if hit:
+                    reach.add(net)
+                    changed = True
+        return reach
+
+    def z(self, bit: Bit) -> int:
+        """Literal: ``bit`` is Z (after :meth:`value` has evaluated it)."""
+        if not isinstance(bit, int):
+            return TRUE if bit == "z" else FALSE
+        return self.zs.get(bit, FALSE)
+
+    def _z_select(self, select: Dual, when1: int, when0: int) -> int:
+        """Z through a mux: the selected input's Z, or Z on both inputs when the select is X."""
+        g = self.m.aig
+        return g.or_(g.and_(select[1], g.mux(select[0], when1, when0)), g.and_(neg(select[1]), g.and_(when1, when0)))
 
     # -- evaluation (iterative DFS: deep netlists must not hit Python's recursion limit)
     def _deps(self, net: int) -> list[Bit]:
@@ -300,6 +389,8 @@ class _DesignEncoder:
             stack.pop()
             on_stack.discard(net)
             self.values[net] = self._compute(net)
+            if net in self.can_be_z:
+                self.zs[net] = self._compute_z(net)
         return self.values[bit]
 
     def _get(self, bit: Bit) -> Dual:
@@ -320,13 +411,47 @@ class _DesignEncoder:
             return _gate(self.d, cell.type, {pin: self._get(cell.connections[pin][0]) for pin in _GATES[cell.type]})
         return self._visible(what)
 
+    def _compute_z(self, net: int) -> int:
+        kind, what = self.drivers[net]
+        if kind == "state":
+            return self._visible_z(what)
+        pin = {p: what.connections[p][0] for p in _GATES[what.type]}
+        if what.type == "$_BUF_":
+            return self.z(pin["A"])
+        if what.type == "$_MUX_":
+            return self._z_select(self._get(pin["S"]), self.z(pin["B"]), self.z(pin["A"]))
+        enable = self._get(pin["E"])  # $_TBUF_: Z while disabled
+        return self.m.aig.and_(enable[1], self.m.aig.mux(enable[0], self.z(pin["A"]), TRUE))
+
     def _stored(self, state: _State) -> Dual:
         if state.value_latch is None:
             q = state.pins["Q"]
             init = self.netlist.init.get(q) if isinstance(q, int) else None
             state.value_latch = self.m.aig.latch(1 if init == "1" else 0)
             state.known_latch = self.m.aig.latch(1 if init in ("0", "1") else 0)
+            if q in self.can_be_z:
+                state.z_latch = self.m.aig.latch(0)
         return (2 * state.value_latch.var, 2 * state.known_latch.var)
+
+    def _stored_z(self, state: _State) -> int:
+        self._stored(state)
+        return FALSE if state.z_latch is None else 2 * state.z_latch.var
+
+    def _asynchronous_z(self, state: _State, otherwise: int) -> int:
+        """:meth:`_asynchronous` for the Z literal: a set/reset drives 0/1, a load its data."""
+        result = otherwise
+        if "L" in state.polarity:
+            result = self._z_select(self._active(state, "L"), self.z(state.pins["AD"]), result)
+        for pin in ("S", "R"):
+            if pin in state.polarity:
+                result = self._z_select(self._active(state, pin), FALSE, result)
+        return result
+
+    def _visible_z(self, state: _State) -> int:
+        stored = self._stored_z(state)
+        if state.kind == "latch":
+            stored = self._z_select(self._active(state, "E"), self.z(state.pins["D"]), stored)
+        return self._asynchronous_z(state, stored)
 
     def _asynchronous(self, state: _State, otherwise: Dual) -> Dual:
         """Apply the cell's asynchronous controls (highest priority first) over ``otherwise``."""
@@ -359,6 +484,14 @@ class _DesignEncoder:
                 edge = self.m.edge(state, self.role)
                 nxt = self._asynchronous(state, self.d.mux(edge, data, self._stored(state)))
             state.value_latch.next, state.known_latch.next = nxt
+            if state.z_latch is not None:
+                if state.kind in ("latch", "sr"):
+                    state.z_latch.next = self.z(q)
+                else:
+                    edge = self.m.edge(state, self.role)
+                    state.z_latch.next = self._asynchronous_z(
+                        state, self._z_select(edge, self.z(state.pins["D"]), self._stored_z(state))
+                    )
 
 
 # ---------------------------------------------------------------------- the miter
@@ -462,21 +595,23 @@ def build_miter(
         encoders = [_DesignEncoder(builder, golden_netlist, "golden"), _DesignEncoder(builder, candidate_netlist, "candidate")]
         outputs = []
         for encoder in encoders:
-            outputs.append([encoder.value(bit) for port in golden.outputs for bit in encoder.netlist.outputs[port.name]])
+            bits = [bit for port in golden.outputs for bit in encoder.netlist.outputs[port.name]]
+            outputs.append([(*encoder.value(bit), encoder.z(bit)) for bit in bits])
         for encoder in encoders:
             encoder.finish()
         g = builder.aig
         differences = []
         # Candidate X is a difference, except while the first reset is applied (the
-        # simulator's power-on window, see verilog_env.equiv.testbench).
+        # simulator's power-on window, see verilog_env.equiv.testbench); a golden Z must
+        # be a Z in the candidate at every tick.
         unknown_counts = neg(builder.window) if builder.clock is not None else TRUE
-        for (gv, gk), (cv, ck) in zip(*outputs):
+        for (gv, gk, gz), (cv, ck, cz) in zip(*outputs):
             differs = g.or_(g.and_(ck, g.xor(gv, cv)), g.and_(neg(ck), unknown_counts))
-            differences.append(g.and_(gk, differs))
+            differences.append(g.or_(g.and_(gk, differs), g.and_(gz, neg(cz))))
         bad = g.and_(builder.compare, g.any(differences))
         # Power-on X before the first reset has taken effect is expected; after it, a golden
         # X means the proof leans on the golden's don't-cares.
-        golden_x = g.and_(unknown_counts, g.any(neg(gk) for _, gk in outputs[0]))
+        golden_x = g.and_(unknown_counts, g.any(g.and_(neg(gk), neg(gz)) for _, gk, gz in outputs[0]))
     except AigTooLarge as error:
         raise FormalUnsupported(f"the miter is too large for the formal back end ({error})", code="too_large") from None
     builder.aig.outputs = [bad]
@@ -491,6 +626,7 @@ def build_miter(
         resets={r.name: r.active_high for r in golden.resets if golden.port(r.name) and golden.port(r.name).width == 1},
         hold=hold,
         golden_x=builder.golden_x,
+        input_values=[builder.port_bit(port, index)[0] for port, index in builder.input_bits],
         stats={
             "ands": builder.aig.size,
             "latches": len(builder.aig.latches),

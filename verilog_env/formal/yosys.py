@@ -23,10 +23,14 @@ import re
 import shutil
 import sys
 import sysconfig
-from pathlib import Path
 
+from pyslang import parsing, syntax
+
+from ..hdl.source import Edit, _span, apply_edits, parse
 from ..sim import sandbox
 from ..sim.sandbox import Limits
+
+SK = syntax.SyntaxKind
 
 INSTALL_HINT = (
     "Yosys not found: install it (Debian/Ubuntu: apt-get install yosys, which also brings "
@@ -139,31 +143,140 @@ NETLIST_FILE = "netlist.json"
 
 
 def synthesis_text(text: str) -> str:
-    """``text`` with each ``always_comb`` keyword written ``always @*`` for Yosys.
+    """``text`` as Yosys 0.23 is given it: the same design, in constructs it reads.
 
-    Yosys refuses an ``always_comb`` that infers a latch (an incomplete ``case`` over
-    unreachable states is common in references); the simulator runs it as a latch, and
-    ``always @*`` is what makes Yosys build that latch. Synthesis gives both keywords the
-    same meaning otherwise. Tokens are found by pyslang, never by pattern matching.
+    * each ``always_comb`` keyword is written ``always @*``: Yosys refuses an
+      ``always_comb`` that infers a latch (an incomplete ``case`` over unreachable states
+      is common in references); the simulator runs it as a latch, and ``always @*`` is what
+      makes Yosys build that latch. Synthesis gives both keywords the same meaning otherwise.
+    * a function's ``return`` statements (which Yosys 0.23 cannot parse) become an
+      assignment to the function's name and a flag that skips what would not run after
+      them (see :func:`_without_returns`); a function it cannot rewrite is left alone, and
+      Yosys refuses it.
+
+    Tokens are found by pyslang, never by pattern matching; line numbers are kept.
     """
-    from pyslang import parsing
-
-    from ..hdl.source import parse
-
     source = parse(text, "design.v")
-    edits: list[int] = []
+    data = text.encode()
+    edits: list[Edit] = []
 
     def visit(node):
-        if isinstance(node, parsing.Token) and node.kind == parsing.TokenKind.AlwaysCombKeyword:
-            edits.append(node.location.offset)
+        if isinstance(node, parsing.Token):
+            if node.kind == parsing.TokenKind.AlwaysCombKeyword:
+                start = node.location.offset
+                edits.append((start, start + len(b"always_comb"), b"always @*"))
+            return
+        if node.kind == SK.FunctionDeclaration and _has_return(node):
+            edit = _without_returns(node, data)
+            if edit is not None:
+                edits.append(edit)
 
     source.tree.root.visit(visit)
-    data = text.encode()
-    keyword = b"always_comb"
-    for start in sorted(edits, reverse=True):
-        if data[start : start + len(keyword)] == keyword:
-            data = data[:start] + b"always @*" + data[start + len(keyword) :]
-    return data.decode()
+    return apply_edits(text, edits)
+
+
+def _has_return(node) -> bool:
+    found = False
+
+    def visit(child):
+        nonlocal found
+        if getattr(child, "kind", None) == SK.ReturnStatement:
+            found = True
+
+    node.visit(visit)
+    return found
+
+
+RETURNED = "vlenv_returned"
+"""The flag a rewritten function sets where it returned (a name of the checker's own)."""
+
+
+def _without_returns(function, data: bytes) -> tuple[int, int, bytes] | None:
+    """An edit that rewrites ``function``'s statements without ``return``, or None.
+
+    A flag :data:`RETURNED`, declared before the first statement and cleared by it, is
+    set by each ``return`` (after assigning the value to the function's name), and every
+    statement that may run after a ``return`` (the next statements of each enclosing
+    block, later iterations of an enclosing ``for``/``repeat`` loop) runs only while the
+    flag is clear: the meaning of ``return``, spelt in Verilog-2005. None (no rewrite:
+    Yosys then refuses the function) for a ``return`` in another loop or a labelled
+    statement.
+    """
+    name = _text(function.prototype.name, data)
+    items = list(function.items)
+    is_statement = [_is_statement(item) for item in items]
+    if True not in is_statement or not all(is_statement[is_statement.index(True) :]):
+        return None  # declarations after statements: not a plain function body
+    statements = items[is_statement.index(True) :]
+
+    def sequence(stmts) -> str | None:
+        out, guarded = [], False
+        for stmt in stmts:
+            code = flagged(stmt) if _has_return(stmt) else _text(stmt, data)
+            if code is None:
+                return None
+            out.append(f"if (!{RETURNED}) begin {code} end" if guarded else code)
+            guarded = guarded or _has_return(stmt)
+        return " ".join(out)
+
+    def branch(stmt) -> str | None:
+        body = sequence([stmt])
+        return None if body is None else f"begin {body} end"
+
+    def flagged(stmt) -> str | None:
+        if stmt.label is not None or len(stmt.attributes):
+            return None
+        kind = stmt.kind
+        if kind == SK.ReturnStatement:
+            value = "" if stmt.returnValue is None else f"{name} = {_text(stmt.returnValue, data)}; "
+            return f"begin {value}{RETURNED} = 1'b1; end"
+        if kind == SK.SequentialBlockStatement:
+            if stmt.blockName is not None or not all(_is_statement(i) for i in stmt.items):
+                return None
+            body = sequence(stmt.items)
+            return None if body is None else f"begin {body} end"
+        if kind == SK.ConditionalStatement:
+            then = branch(stmt.statement)
+            other = "" if stmt.elseClause is None else branch(stmt.elseClause.clause)
+            if then is None or other is None:
+                return None
+            return f"{_between(stmt.ifKeyword, stmt.closeParen, data)} {then}" + (f" else {other}" if other else "")
+        if kind == SK.CaseStatement and not stmt.matchesOrInside.rawText:
+            arms = []
+            for item in stmt.items:
+                body = branch(item.clause) if item.kind in (SK.StandardCaseItem, SK.DefaultCaseItem) else None
+                if body is None:
+                    return None
+                arms.append(f"{_between(item.getFirstToken(), item.colon, data)} {body}")
+            return f"{_between(stmt.caseKeyword, stmt.closeParen, data)} {' '.join(arms)} endcase"
+        if kind in (SK.ForLoopStatement, SK.LoopStatement) and (
+            kind == SK.ForLoopStatement or stmt.repeatOrWhile.kind == parsing.TokenKind.RepeatKeyword
+        ):
+            body = branch(stmt.statement)
+            head = _between(stmt.getFirstToken(), stmt.closeParen, data)
+            return None if body is None else f"{head} if (!{RETURNED}) {body}"
+        return None
+
+    body = sequence(statements)
+    if body is None:
+        return None
+    start, end = _span(statements[0])[0], _span(statements[-1])[1]
+    newlines = data[start:end].count(b"\n")
+    return start, end, f"reg {RETURNED}; {RETURNED} = 1'b0; {body}".encode() + b"\n" * newlines
+
+
+def _is_statement(node) -> bool:
+    return node.kind.name.endswith("Statement") and node.kind != SK.ParameterDeclarationStatement
+
+
+def _text(node, data: bytes) -> str:
+    start, end = _span(node)
+    return data[start:end].decode()
+
+
+def _between(first, last, data: bytes) -> str:
+    """The text from token ``first`` through token ``last``."""
+    return data[first.location.offset : last.location.offset + len(last.rawText.encode())].decode()
 
 
 def _script(top: str) -> str:
@@ -220,16 +333,20 @@ def _first_error(log: str, file_label: str) -> str:
     return text[:300]
 
 
-def synthesize(text: str, top: str, *, role: str, wall_seconds: float, workdir: Path | None = None) -> Netlist:
+def synthesize(text: str, top: str, *, role: str, wall_seconds: float, implicit: frozenset[str] = frozenset()) -> Netlist:
     """Run Yosys on ``text`` (already macro-expanded and renamed) and read back the netlist.
 
+    ``implicit`` names the nets the analysis (pyslang) declared implicitly; a name Yosys
+    declares implicitly beyond those is one it resolved differently (``$time`` read as a
+    1-bit wire, say), so the netlist would be another design.
+
     Raises :class:`FormalUnsupported` when Yosys cannot read or synthesise the design
-    (its SystemVerilog support is narrower than pyslang's and the simulator's).
+    (its SystemVerilog support is narrower than pyslang's and the simulator's), or reads
+    a name differently.
     """
     t = tools()
     limits = Limits(wall_seconds=max(1.0, wall_seconds), memory_bytes=t.memory_bytes, output_bytes=32 << 20)
-
-    def run(directory: Path) -> Netlist:
+    with sandbox.Workdir() as directory:
         (directory / "design.v").write_text(synthesis_text(text))
         (directory / "divmod_map.v").write_text(_DIVMOD_MAP)
         (directory / "script.ys").write_text(_script(top))
@@ -243,12 +360,21 @@ def synthesize(text: str, top: str, *, role: str, wall_seconds: float, workdir: 
             raise FormalUnsupported(
                 f"Yosys cannot read the {role}: {_first_error(result.output, role + '.v')}", code="yosys_error"
             )
+        # The whole log, not the head and tail kept in result.output: warnings cannot be pushed out of it.
+        with open(directory / "yosys.log", errors="replace") as log:
+            for line in log:
+                found = _IMPLICIT.search(line)
+                name = found.group(1).lstrip("\\") if found else None
+                if name is not None and name not in implicit:
+                    raise FormalUnsupported(
+                        f"Yosys reads `{name}' in the {role} as an implicitly declared wire, which the analysis "
+                        "resolved otherwise: the proof would be about another design",
+                        code="yosys_differs",
+                    )
         return parse_netlist(json.loads(path.read_text()), top)
 
-    if workdir is not None:
-        return run(workdir)
-    with sandbox.Workdir() as directory:
-        return run(directory)
+
+_IMPLICIT = re.compile(r"Warning: Identifier `(\S+)' is implicitly declared")
 
 
 def parse_netlist(data: dict, top: str) -> Netlist:
