@@ -441,6 +441,21 @@ def test_the_option_is_validated_and_threaded_through():
     assert strict.reward == 0.0 and strict.verdict.status is Status.REJECTED
 
 
+def test_the_command_line_and_the_reward_service_take_the_fallback(tmp_path, capsys):
+    from verilog_env import cli
+    from verilog_env.server import ServerConfig
+
+    golden, candidate = tmp_path / "golden.v", tmp_path / "candidate.v"
+    golden.write_text(ADD)
+    candidate.write_text(UDPS["unused UDP"])
+    both = ["check", str(golden), str(candidate), "--method", "both", "--formal-budget", str(BUDGET)]
+    assert cli.main(both) == 1 and "rejected" in capsys.readouterr().out
+    assert cli.main([*both, "--formal-fallback", "simulation"]) == 0
+    assert ServerConfig(method="both", formal_fallback="simulation", warmup=False).check.formal_fallback == "simulation"
+    with pytest.raises(ValueError, match="formal_fallback"):
+        ServerConfig(method="both", formal_fallback="lenient", warmup=False)
+
+
 # --------------------------------------------------------------------- class 4: the golden decides
 
 

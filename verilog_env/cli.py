@@ -11,6 +11,7 @@ from pathlib import Path
 from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT, METHODS, check_equivalence
 from .equiv.verdict import Verdict
 from .formal.check import DEFAULT_BUDGET as FORMAL_BUDGET
+from .formal.check import FALLBACKS
 from .formal.yosys import YosysNotFoundError
 from .sim.icarus import SimulatorNotFoundError
 
@@ -52,6 +53,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         method=args.method,
         formal_budget=args.formal_budget,
+        formal_fallback=args.formal_fallback,
     )
     _print_verdict(verdict, as_json=args.json)
     return 0 if verdict.equivalent else 1
@@ -109,6 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             check_timeout=args.check_timeout,
             method=args.method,
             formal_budget=args.formal_budget,
+            formal_fallback=args.formal_fallback,
             request_timeout=args.request_timeout,
             max_batch=args.max_batch,
             max_request_bytes=args.max_request_bytes,
@@ -142,7 +145,8 @@ def cmd_suite_check(args: argparse.Namespace) -> int:
 
     try:
         settings = CheckSettings(
-            seed=args.seed, cycles=args.cycles, timeout=args.timeout, method=args.method, formal_budget=args.formal_budget
+            seed=args.seed, cycles=args.cycles, timeout=args.timeout, method=args.method, formal_budget=args.formal_budget,
+            formal_fallback=args.formal_fallback,
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
@@ -264,6 +268,11 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--formal-budget", type=_positive_seconds, default=None, metavar="SECONDS",
         help=f"seconds of formal effort per check (default: {FORMAL_BUDGET:g})",
+    )
+    parser.add_argument(
+        "--formal-fallback", choices=FALLBACKS, default="reject",
+        help="with --method both, an answer formal cannot check though it can check the reference: reject "
+        "(default) or keep simulation's verdict",
     )
 
 

@@ -93,6 +93,8 @@ class ServerConfig:
     method: ``"sim"`` (seeded random simulation), ``"both"`` (simulation, then a formal
         check of what it passes) or ``"formal"``; see :class:`verilog_env.CheckSettings`.
     formal_budget: seconds of formal effort per check (``None``: the default).
+    formal_fallback: with ``method="both"``, ``"reject"`` (default) or ``"simulation"``;
+        see :class:`verilog_env.CheckSettings`.
     request_timeout: seconds a request may take in all, waiting in the queue included;
         past it the request gets 504 (its checks still finish in the background).
     max_batch: most items one request may carry (413 beyond it).
@@ -122,6 +124,7 @@ class ServerConfig:
     check_timeout: float = DEFAULT_TIMEOUT
     method: str = "sim"
     formal_budget: float | None = None
+    formal_fallback: str = "reject"
     request_timeout: float = 120.0
     max_batch: int = 4096
     max_request_bytes: int = 64 << 20
@@ -151,7 +154,9 @@ class ServerConfig:
     @property
     def check(self) -> CheckSettings:
         """The checker settings every score uses."""
-        return CheckSettings(self.seed, self.cycles, self.check_timeout, self.method, self.formal_budget)
+        return CheckSettings(
+            self.seed, self.cycles, self.check_timeout, self.method, self.formal_budget, self.formal_fallback
+        )
 
 
 # --------------------------------------------------------------------------- errors
