@@ -188,7 +188,7 @@ def confinement() -> str:
 
     why = sandbox.confinement_unavailable()
     if why is None:
-        return "bwrap: each compile and simulation step can write only its work directory"
+        return "bwrap: each simulation step can write only its work directory"
     return f"none ({why}): only the screen keeps samples from writing files"
 
 

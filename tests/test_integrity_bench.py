@@ -354,7 +354,7 @@ def test_the_run_summary_says_how_simulations_were_confined(tmp_path):
     sample = {"suite": VE, "problem_id": p.id, "sample_index": 0, "code": ZERO, "format_ok": True}
     (tmp_path / harness.SAMPLES).write_text(json.dumps(sample) + "\n")
     summary = harness.run(suite, [p], None, tmp_path, progress=False)
-    assert summary["confinement"].startswith("bwrap: each compile and simulation step can write only")
+    assert summary["confinement"].startswith("bwrap: each simulation step can write only")
     assert json.loads((tmp_path / "summary.json").read_text())["suites"][VE]["confinement"] == summary["confinement"]
     assert "Filesystem confinement of the simulations: bwrap" in (tmp_path / "summary.md").read_text()
 
