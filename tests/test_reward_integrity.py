@@ -176,13 +176,13 @@ def test_the_golden_is_never_in_a_candidates_simulation(monkeypatch):
     from verilog_env.sim import icarus
 
     runs: list[set[str]] = []
-    real_compile = icarus.compile
+    real_start = icarus.start_compile
 
     def spy(workdir, files, top, limits):
         runs.append({(workdir / f).read_text() for f in files})
-        return real_compile(workdir, files, top, limits)
+        return real_start(workdir, files, top, limits)
 
-    monkeypatch.setattr(icarus, "compile", spy)
+    monkeypatch.setattr(icarus, "start_compile", spy)
     golden = ACC.replace("y + a", "y + a + 8'd57")  # recorded nowhere else in this process
     reference = analyze_golden(golden, None)
     verdicts = check_many(golden, [golden, ACC, golden.replace("8'd57", "8'd58")], isolate=False)

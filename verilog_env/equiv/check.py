@@ -68,6 +68,18 @@ def _check_batch_in_worker(golden: str, candidates: list[str], options: CheckOpt
         return check_batch(golden, candidates, options, batch_size)
     except MemoryError:
         os._exit(_OUT_OF_MEMORY)
+    except SystemError:
+        # A binding that failed to allocate can also surface as "error return without
+        # exception set" (seen on this machine): out of memory if the address space is full.
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY and _address_space_used() > 0.9 * limit:
+            os._exit(_OUT_OF_MEMORY)
+        raise
+
+
+def _address_space_used() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def _limit_worker_memory() -> None:

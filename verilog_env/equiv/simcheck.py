@@ -17,15 +17,12 @@ nonce; a shared run that fails is redone one candidate at a time.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import dataclasses
 import functools
-import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -236,33 +233,97 @@ def record_golden(
     an ``unsupported`` verdict instead: no candidate can be judged against it.
     """
     cached = _cached_trace(key)
-    if cached is not None:
-        return cached
-    nonce = secrets.token_hex(8)
-    design = reference.design
-    limits = dataclasses.replace(options.limits(), output_bytes=max(options.limits().output_bytes, _GOLDEN_TRACE_LIMIT))
-    with Workdir() as workdir:
-        (workdir / "tb.v").write_text(
-            testbench.golden_testbench(design, reference.top, stim.ports, ticks, options.seed, nonce)
-        )
-        if stim.ports:
-            (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines)
-        (workdir / "golden.v").write_text(reference.text)
-        compiled = icarus.compile(workdir, ["tb.v", "golden.v"], testbench.module_name(nonce), limits)
-        if not compiled.ok:
-            return _golden_failure("does not compile under Icarus Verilog", compiled, limits, "golden.v")
-        run = icarus.simulate(workdir, limits)
-        chars = testbench.read_trace(_read(workdir / testbench.GOLDEN_TRACE_FILE), sum(p.width for p in design.outputs))
-    finished = f"{nonce} END" in run.output
-    if not run.ok or not finished or chars is None or len(chars) != ticks:
-        return _golden_failure("simulation did not complete", run, limits, None)
-    undefined = undefined_output(design, chars)
-    if undefined is not None:
-        return Verdict(Status.UNSUPPORTED, f"golden cannot be checked: {undefined}")
-    trace = GoldenTrace(chars, run.seconds, tuple(undefined_ports(design, chars)))
-    if key is not None:
-        _remember_trace(key, trace)
-    return trace
+    return cached if cached is not None else Recording(reference, stim, ticks, options, key).result()
+
+
+class Recording:
+    """The golden's record being made (see :func:`record_golden`), alongside other work.
+
+    Its compile starts at creation; :meth:`advance` waits for the compile and starts the
+    simulation; :meth:`result` waits for the simulation and reads the record. So a check
+    compiles its candidates while the golden compiles and simulates, in one thread (a
+    thread in a forked, memory-limited worker can die at start-up, leaving whoever waits
+    for it waiting forever). :meth:`close` ends whatever still runs and removes the files.
+    """
+
+    def __init__(self, reference: Reference, stim: Stimulus, ticks: int, options: CheckOptions, key: tuple | None):
+        self.reference, self.ticks, self.key = reference, ticks, key
+        self.nonce = secrets.token_hex(8)
+        base = options.limits()
+        self.limits = dataclasses.replace(base, output_bytes=max(base.output_bytes, _GOLDEN_TRACE_LIMIT))
+        self._result: GoldenTrace | Verdict | None = None
+        self._simulation = None
+        self._workdir = Workdir()
+        workdir = self.path = self._workdir.__enter__()
+        try:
+            design = reference.design
+            (workdir / "tb.v").write_text(
+                testbench.golden_testbench(design, reference.top, stim.ports, ticks, options.seed, self.nonce)
+            )
+            if stim.ports:
+                (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines)
+            (workdir / "golden.v").write_text(reference.text)
+            self._compile = icarus.start_compile(workdir, ["tb.v", "golden.v"], testbench.module_name(self.nonce),
+                                                 self.limits)
+        except BaseException:
+            self._workdir.__exit__(None, None, None)
+            raise
+
+    def advance(self) -> None:
+        """Wait for the golden's compile and start its simulation (once)."""
+        if self._simulation is None and self._result is None:
+            compiled = self._compile.wait()
+            if compiled.ok:
+                self._simulation = icarus.start_simulate(self.path, self.limits)
+            else:
+                self._result = _golden_failure("does not compile under Icarus Verilog", compiled, self.limits, "golden.v")
+
+    def result(self) -> GoldenTrace | Verdict:
+        """The record (cached under the key), or why the golden cannot be checked."""
+        if self._result is None:
+            try:
+                self.advance()
+                if self._result is None:
+                    self._result = self._read(self._simulation.wait())
+            finally:
+                self.close()
+        return self._result
+
+    def _read(self, run: RunResult) -> GoldenTrace | Verdict:
+        design = self.reference.design
+        chars = testbench.read_trace(_read(self.path / testbench.GOLDEN_TRACE_FILE), sum(p.width for p in design.outputs))
+        if not run.ok or f"{self.nonce} END" not in run.output or chars is None or len(chars) != self.ticks:
+            return _golden_failure("simulation did not complete", run, self.limits, None)
+        undefined = undefined_output(design, chars)
+        if undefined is not None:
+            return Verdict(Status.UNSUPPORTED, f"golden cannot be checked: {undefined}")
+        trace = GoldenTrace(chars, run.seconds, tuple(undefined_ports(design, chars)))
+        if self.key is not None:
+            _remember_trace(self.key, trace)
+        return trace
+
+    def close(self) -> None:
+        """Kill what still runs and remove the work directory (idempotent)."""
+        self._compile.kill()
+        if self._simulation is not None:
+            self._simulation.kill()
+        self._workdir.__exit__(None, None, None)
+
+
+class _Recorded:
+    """A record already made (or a golden already known to be unusable): a finished :class:`Recording`."""
+
+    def __init__(self, result: GoldenTrace | Verdict) -> None:
+        self._result = result
+
+    def advance(self) -> None:
+        pass
+
+    def result(self) -> GoldenTrace | Verdict:
+        return self._result
+
+    def close(self) -> None:
+        pass
 
 
 _X = ord("x")
@@ -310,18 +371,6 @@ def _golden_failure(what: str, run: RunResult, limits: Limits, file: str | None)
     return Verdict(Status.UNSUPPORTED, f"golden {what}" + (f":\n{excerpt}" if excerpt else ""))
 
 
-_recorders: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
-
-
-def _recorder() -> concurrent.futures.ThreadPoolExecutor:
-    """A thread (one per process: workers are forked) that records goldens while candidates compile."""
-    pid = os.getpid()
-    if pid not in _recorders:
-        _recorders.clear()  # inherited across a fork: its thread does not exist here
-        _recorders[pid] = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="golden")
-    return _recorders[pid]
-
-
 # --------------------------------------------------------------------------- checking
 
 
@@ -357,17 +406,15 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions, batch
 
     if runnable:
         # Record the golden (unless cached) while the candidates compile; nothing of it
-        # outlives this call (its thread is waited for below, whatever happens).
+        # outlives this call (its processes and files are ended below, whatever happens).
         stim, ticks = reference.stimulus(options), reference.ticks(options)
         key = _trace_key(golden, options)
         trace = _cached_trace(key)
-        pending = _recorder().submit(record_golden, reference, stim, ticks, options, key) if trace is None else None
-        get_trace: Callable[[], GoldenTrace | Verdict] = pending.result if pending else lambda: trace
+        recording = Recording(reference, stim, ticks, options, key) if trace is None else _Recorded(trace)
         try:
-            _check_designs(reference, runnable, stim, ticks, get_trace, options, batch_size, verdicts)
+            _check_designs(reference, runnable, stim, ticks, recording, options, batch_size, verdicts)
         finally:
-            if pending is not None:
-                concurrent.futures.wait([pending])
+            recording.close()
     total = time.perf_counter() - started
     for verdict in verdicts:
         verdict.timings.setdefault("total", total)
@@ -375,7 +422,7 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions, batch
 
 
 def _check_designs(reference: Reference, runnable: list[tuple[int, Design, float]], stim: Stimulus, ticks: int,
-                   get_trace: Callable[[], GoldenTrace | Verdict], options: CheckOptions, batch_size: int,
+                   golden: Recording | _Recorded, options: CheckOptions, batch_size: int,
                    verdicts: list[Verdict | None]) -> None:
     """Simulate the analysed candidates (``runnable``: index, design, analysis seconds) and
     put their verdicts into ``verdicts``."""
@@ -385,13 +432,13 @@ def _check_designs(reference: Reference, runnable: list[tuple[int, Design, float
     size = max(1, batch_size)
     for group in (shared[i : i + size] for i in range(0, len(shared), size)):
         if len(group) > 1:
-            batch = _simulate(reference, [designs[k] for k in group], stim, ticks, get_trace, options, single=False)
+            batch = _simulate(reference, [designs[k] for k in group], stim, ticks, golden, options, single=False)
             if batch is not None:
                 results.update(zip(group, batch))
     for k, design in enumerate(designs):  # what did not share a run (or whose shared run failed)
         if k not in results:
-            results[k] = _simulate(reference, [design], stim, ticks, get_trace, options, single=True)[0]
-    recorded = get_trace()
+            results[k] = _simulate(reference, [design], stim, ticks, golden, options, single=True)[0]
+    recorded = golden.result()
     undefined = recorded.undefined if isinstance(recorded, GoldenTrace) else ()
     for k, (index, _, analyze_seconds) in enumerate(runnable):
         verdict = results[k]
@@ -411,7 +458,7 @@ def simulate_against(
     replays and deep runs): the golden recorded alone (cached under ``key``), then the
     candidate alone."""
     trace = record_golden(reference, stim, ticks, options, key)
-    return _simulate(reference, [design], stim, ticks, lambda: trace, options, single=True)[0]
+    return _simulate(reference, [design], stim, ticks, _Recorded(trace), options, single=True)[0]
 
 
 _ERROR_LINE = re.compile(r"^(?P<file>[\w.]+):(?P<line>\d+): (?P<rest>.*)$")
@@ -440,25 +487,25 @@ def _simulate(
     designs: list[Design],
     stim: Stimulus,
     ticks: int,
-    get_trace: Callable[[], GoldenTrace | Verdict],
+    golden: Recording | _Recorded,
     options: CheckOptions,
     single: bool,
 ) -> list[Verdict] | None:
     """Compile ``designs`` into one run, then simulate them against the golden's record.
 
     ``None`` if a shared run failed (nobody is blamed: the caller runs each alone). The
-    record comes from ``get_trace`` after the candidates compiled (it may still be being
-    recorded meanwhile); a golden that cannot be recorded is every candidate's verdict.
+    golden's record may still be being made: its simulation starts while the candidates
+    compile; a golden that cannot be recorded is every candidate's verdict.
     """
     n = len(designs)
     nonce = secrets.token_hex(8)
-    golden = reference.design
+    design_of_golden = reference.design
     limits = options.limits()
     timings: dict[str, float] = {}
     with Workdir() as workdir:
         tops = [candidate_prefix(k, nonce) + d.top for k, d in enumerate(designs)]
         (workdir / "tb.v").write_text(
-            testbench.candidate_testbench(golden, tops, stim.ports, ticks, options.seed, nonce)
+            testbench.candidate_testbench(design_of_golden, tops, stim.ports, ticks, options.seed, nonce)
         )
         if stim.ports:
             (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines)
@@ -467,10 +514,14 @@ def _simulate(
             name = f"candidate{k}.v"
             (workdir / name).write_text(prefix_modules(design, candidate_prefix(k, nonce)))
             files.append(name)
-        compiled = icarus.compile(workdir, files, testbench.module_name(nonce), limits)
+        compiling = icarus.start_compile(workdir, files, testbench.module_name(nonce), limits)
+        try:
+            golden.advance()  # the golden's compile done, its simulation started
+        finally:
+            compiled = compiling.wait()
         timings["compile"] = compiled.seconds
         t0 = time.perf_counter()
-        trace = get_trace()
+        trace = golden.result()
         timings["golden"] = time.perf_counter() - t0  # waiting for the record, if it was not cached
         if isinstance(trace, Verdict):
             return [dataclasses.replace(trace, timings=dict(timings), details=dict(trace.details)) for _ in range(n)]
@@ -505,7 +556,7 @@ def _simulate(
             verdicts[k].details["ticks"] = int(rest[1])
         elif tag == "MISMATCH":
             k, tick = int(rest[0]), int(rest[1])
-            cex = _counterexample(golden, trace.sample(tick), rest[3], tick, float(rest[2]), stim, options.seed)
+            cex = _counterexample(design_of_golden, trace.sample(tick), rest[3], tick, float(rest[2]), stim, options.seed)
             first = cex.mismatched[0]
             verdicts[k].status = Status.MISMATCH
             verdicts[k].counterexample = cex

@@ -40,13 +40,21 @@ def version() -> str:
 
 def compile(workdir: Path, files: list[str], top: str, limits: Limits) -> RunResult:
     """Compile ``files`` (already in ``workdir``) with root module ``top`` into sim.vvp."""
-    iverilog, _ = tools()
-    return sandbox.run(
-        [iverilog, "-g2012", "-o", COMPILED, "-s", top, *files], workdir, limits, log_name="compile.log"
-    )
+    return start_compile(workdir, files, top, limits).wait()
 
 
 def simulate(workdir: Path, limits: Limits) -> RunResult:
     """Run the compiled simulation in ``workdir``."""
+    return start_simulate(workdir, limits).wait()
+
+
+def start_compile(workdir: Path, files: list[str], top: str, limits: Limits) -> sandbox.Process:
+    """:func:`compile`, started without waiting (``.wait()`` gives its result)."""
+    iverilog, _ = tools()
+    return sandbox.start([iverilog, "-g2012", "-o", COMPILED, "-s", top, *files], workdir, limits, log_name="compile.log")
+
+
+def start_simulate(workdir: Path, limits: Limits) -> sandbox.Process:
+    """:func:`simulate`, started without waiting (``.wait()`` gives its result)."""
     _, vvp = tools()
-    return sandbox.run([vvp, "-n", COMPILED], workdir, limits, log_name="sim.log")
+    return sandbox.start([vvp, "-n", COMPILED], workdir, limits, log_name="sim.log")

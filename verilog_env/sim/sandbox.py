@@ -242,46 +242,79 @@ def run(
     survives the call. ``confine``: only ``cwd`` is writable (see the module docstring;
     where that is unavailable, the process runs unconfined).
     """
-    log_path = cwd / log_name
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
-    command = _limited(argv, limits)
-    confined = confine and confinement_unavailable() is None
-    if confined:
-        command = _confined(command, cwd)
-        env["TMPDIR"] = str(Path(cwd).resolve())
-    start = time.perf_counter()
-    timed_out = False
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            command,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-        )
+    return start(argv, cwd, limits, log_name, confine).wait(keep)
+
+
+class Process:
+    """A sandboxed process started by :func:`start`; :meth:`wait` (or :meth:`kill`) ends it.
+
+    Lets a caller run several sandboxed processes at once from one thread (the checker
+    records a golden while candidates compile): every process is still waited for,
+    and its group killed, by whoever started it.
+    """
+
+    def __init__(self, argv: list[str], cwd: Path, limits: Limits, log_name: str, confine: bool) -> None:
+        self.limits = limits
+        self.log_path = cwd / log_name
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+        command = _limited(argv, limits)
+        self.confined = confine and confinement_unavailable() is None
+        if self.confined:
+            command = _confined(command, cwd)
+            env["TMPDIR"] = str(Path(cwd).resolve())
+        self.started = time.perf_counter()
+        self._result: RunResult | None = None
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                command,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+
+    def wait(self, keep: int = 64 << 10) -> RunResult:
+        """Wait for the process (at most its wall-clock limit from its start), kill its
+        group, and return its (head-and-tail) output. Idempotent."""
+        if self._result is not None:
+            return self._result
+        proc = self.proc
         try:
-            timed_out = not _wait(proc, limits.wall_seconds)
+            left = self.limits.wall_seconds - (time.perf_counter() - self.started)
+            timed_out = not _wait(proc, max(0.0, left))
         finally:
             _kill_group(proc.pid)
             proc.wait()
-    seconds = time.perf_counter() - start
-    returncode = proc.returncode
-    if confined and returncode > 128:  # bwrap reports a child killed by signal N as exit status 128 + N
-        returncode = -(returncode - 128)
-    size = log_path.stat().st_size
-    with open(log_path, "rb") as log:
-        if size <= 2 * keep:
-            data = log.read()
-        else:
-            head = log.read(keep)
-            log.seek(size - keep)
-            data = head + b"\n... [output truncated] ...\n" + log.read()
-    return RunResult(
-        returncode=None if timed_out else returncode,
-        timed_out=timed_out,
-        output=data.decode("utf-8", "replace"),
-        output_bytes=size,
-        seconds=seconds,
-    )
+        seconds = time.perf_counter() - self.started
+        returncode = proc.returncode
+        if self.confined and returncode > 128:  # bwrap reports a child killed by signal N as exit status 128 + N
+            returncode = -(returncode - 128)
+        size = self.log_path.stat().st_size
+        with open(self.log_path, "rb") as log:
+            if size <= 2 * keep:
+                data = log.read()
+            else:
+                head = log.read(keep)
+                log.seek(size - keep)
+                data = head + b"\n... [output truncated] ...\n" + log.read()
+        self._result = RunResult(
+            returncode=None if timed_out else returncode,
+            timed_out=timed_out,
+            output=data.decode("utf-8", "replace"),
+            output_bytes=size,
+            seconds=seconds,
+        )
+        return self._result
+
+    def kill(self) -> None:
+        """End the process group now (a no-op once waited for)."""
+        if self._result is None:
+            _kill_group(self.proc.pid)
+            self.proc.wait()
+
+
+def start(argv: list[str], cwd: Path, limits: Limits, log_name: str = "log.txt", confine: bool = False) -> Process:
+    """Start ``argv`` in ``cwd`` under ``limits`` (as :func:`run` does) without waiting."""
+    return Process(argv, cwd, limits, log_name, confine)
