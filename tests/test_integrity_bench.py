@@ -87,6 +87,14 @@ def test_rtllm_banner_hidden_behind_ifdef_icarus_is_not_compiled():
     assert (score.passed, score.outcome) == (False, "fail"), score
 
 
+def right_answer_with(suite_name: str, extra: str):
+    """A problem of the suite and a right answer to it with ``extra`` inside its module."""
+    if suite_name == VE:
+        return problem(VE, "Prob001_zero"), ZERO.replace("endmodule", extra + "endmodule")
+    p = problem("rtllm-v1.1", "accu")
+    return p, reference_as_sample(p).replace("endmodule", extra + "endmodule", 1)
+
+
 @pytest.mark.shared
 @pytest.mark.parametrize("suite_name", [VE, "rtllm-v1.1"])
 def test_file_write_hidden_behind_ifdef_icarus_never_happens(suite_name):
@@ -95,11 +103,7 @@ def test_file_write_hidden_behind_ifdef_icarus_never_happens(suite_name):
     target = outside_path()
     writer = (f'`ifdef __ICARUS__\n  integer f;\n  initial begin f = $fopen("{target}", "w"); '
               f'$fwrite(f, "pwned\\n"); $fclose(f); end\n`endif\n')
-    if suite_name == VE:
-        p, code = problem(VE, "Prob001_zero"), ZERO.replace("endmodule", writer + "endmodule")
-    else:
-        p = problem("rtllm-v1.1", "accu")
-        code = reference_as_sample(p).replace("endmodule", writer + "endmodule", 1)
+    p, code = right_answer_with(suite_name, writer)
     try:
         score = suite.score(p, code)
         assert not target.exists(), "the sample wrote outside its work directory"
@@ -331,11 +335,7 @@ def test_upstream_flow_without_screen_cannot_write_outside_its_work_directory(su
     target = outside_path()
     writer = (f'  integer f;\n  initial begin f = $fopen("{target}", "w"); $fwrite(f, "pwned\\n"); '
               f'$fclose(f); end\n')
-    if suite_name == VE:
-        p, code = problem(VE, "Prob001_zero"), ZERO.replace("endmodule", writer + "endmodule")
-    else:
-        p = problem("rtllm-v1.1", "accu")
-        code = reference_as_sample(p).replace("endmodule", writer + "endmodule", 1)
+    p, code = right_answer_with(suite_name, writer)
     try:
         score = upstream.score(p, code)
         assert not target.exists(), "the sample wrote outside its work directory"

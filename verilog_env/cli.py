@@ -186,14 +186,7 @@ def _add_suite_commands(sub) -> None:
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--out", metavar="FILE", help="also write the report to FILE (JSON if it ends in .json, else Markdown)")
     check.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="suite loader argument, e.g. split=test")
-    check.add_argument("--seed", type=stimulus_seed, default=0, help=SEED_HELP)
-    check.add_argument(
-        "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate (default: {DEFAULT_CYCLES})"
-    )
-    check.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per compile/simulation (default: {DEFAULT_TIMEOUT:g})"
-    )
-    add_method_arguments(check)
+    add_checker_arguments(check)
     check.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None,
         help="show a progress bar on stderr (default: when stderr is a terminal)",
@@ -259,6 +252,19 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def add_checker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The checker's settings (:class:`verilog_env.CheckSettings`) as flags: --seed,
+    --cycles, --timeout and the method flags."""
+    parser.add_argument("--seed", type=stimulus_seed, default=0, help=SEED_HELP)
+    parser.add_argument(
+        "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate (default: {DEFAULT_CYCLES})"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per compile/simulation (default: {DEFAULT_TIMEOUT:g})"
+    )
+    add_method_arguments(parser)
+
+
 def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method", choices=METHODS, default="sim",
@@ -293,14 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("candidate", metavar="CANDIDATE", help="candidate Verilog file")
     check.add_argument("--top", help="golden top module (default: its only uninstantiated module)")
     check.add_argument("--candidate-top", help="candidate top module (default: the golden's top name)")
-    check.add_argument("--seed", type=stimulus_seed, default=0, help=SEED_HELP)
-    check.add_argument(
-        "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate (default: {DEFAULT_CYCLES})"
-    )
-    check.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per compile/simulation (default: {DEFAULT_TIMEOUT:g})"
-    )
-    add_method_arguments(check)
+    add_checker_arguments(check)
     check.add_argument("--json", action="store_true", help="print the verdict as JSON")
     check.set_defaults(func=cmd_check)
 
@@ -334,10 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--body-timeout", type=_positive_seconds, default=60.0,
-        help="seconds a request has to send its body, else 408 (default: 60)",
+        help="seconds a request has to send its body after its head, else 408 and closed (default: 60)",
     )
     serve.add_argument(
-        "--max-connections", type=int, default=1024, help="open connections at most; more are closed (default: 1024)"
+        "--max-connections", type=int, default=256, help="open connections at most; more are closed (default: 256)"
     )
     serve.add_argument("--seed", type=stimulus_seed, default=0, help=SEED_HELP)
     serve.add_argument(

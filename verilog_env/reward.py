@@ -17,6 +17,7 @@ credit.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -141,7 +142,7 @@ class RewardConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"RewardConfig.{name} must be true or false, got {getattr(self, name)!r}")
         penalty = self.format_penalty
-        if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not 0.0 <= penalty <= 1.0:
+        if isinstance(penalty, bool) or not isinstance(penalty, numbers.Real) or not 0.0 <= penalty <= 1.0:
             raise ValueError(f"RewardConfig.format_penalty must be a number in [0, 1], got {penalty!r}")
         object.__setattr__(self, "format_penalty", float(penalty))
 

@@ -34,14 +34,16 @@ arrive together), and each request gets its own results back. At most
 requests keep joining the next batch, so batches grow with load. A request waits at
 most ``request_timeout`` seconds in all (504 after that).
 
-Limits on clients (:class:`ServerConfig`): a connection must deliver each request head
-within ``header_timeout`` seconds (else it is closed; uvicorn alone has no such limit) and
-its body within ``body_timeout`` (408); at most ``max_connections`` are open at once (one
-beyond is closed); idle keep-alive connections close after 5 s (uvicorn's default); a
-head is at most 16 KiB (h11's limit), a body ``max_request_bytes``. They bound what slow
-or flooding clients can hold on a trusted (cluster) network; anything reachable from
-elsewhere belongs behind a reverse proxy (nginx, with TLS, authentication and
-per-client rate limits).
+Limits on clients (:class:`ServerConfig`, enforced by :func:`guarded_protocol`): a
+connection must deliver each request head within ``header_timeout`` seconds (else it is
+closed; uvicorn alone has no such limit) and each body within ``body_timeout`` of its head
+(else 408 and the connection is closed; a body still arriving after an early answer, such
+as a 404 or 413, is cut off at the same deadline); at most ``max_connections`` are open at
+once (one beyond is closed); idle keep-alive connections close after 5 s (uvicorn's
+default); a head still incomplete after 16 KiB gets 400 (h11's limit), a body beyond
+``max_request_bytes`` 413. They bound what slow or flooding clients can hold on a trusted
+(cluster) network; anything reachable from elsewhere belongs behind a reverse proxy
+(nginx, with TLS, authentication and per-client rate limits).
 
 This module imports FastAPI only inside :func:`create_app` and :func:`serve`, so
 ``import verilog_env`` never needs the server extra.
@@ -75,6 +77,8 @@ log = logging.getLogger("verilog_env.server")
 SERVE_EXTRA_HINT = "verilog-env serve needs the server extra: pip install 'verilog-env[serve]'"
 _OFFLOAD_JSON_BYTES = 1 << 20
 """Bodies larger than this are decoded in a thread, not on the event loop."""
+_BODY_GRACE = 1.0
+"""Seconds past a body's deadline the connection stays open for the endpoint's own 408."""
 
 
 @dataclasses.dataclass
@@ -109,8 +113,12 @@ class ServerConfig:
     header_timeout: seconds a connection has to deliver a complete request head, from
         its start or from the end of its previous response; past it the connection is
         closed (a client that sends headers slowly, or nothing, cannot hold it open).
-    body_timeout: seconds a request has to deliver its whole body (408 after that).
-    max_connections: open connections at most; one beyond it is closed at once.
+    body_timeout: seconds a request has to deliver its whole body, from the end of its
+        head: 408 and the connection closed after that (a body still arriving after an
+        early answer, such as a 404 or 413, is cut off at the same deadline).
+    max_connections: open connections at most; one beyond it is closed at once. The
+        default stays well below the usual limit of 1024 open files per process, and
+        bounds the bodies held in memory at once (each up to ``max_request_bytes``).
 
     These bound what a slow or flooding client can hold on a trusted network (a
     cluster's). A service reachable from anywhere else belongs behind a reverse proxy
@@ -134,7 +142,7 @@ class ServerConfig:
     warmup: bool = True
     header_timeout: float = 10.0
     body_timeout: float = 60.0
-    max_connections: int = 1024
+    max_connections: int = 256
 
     def __post_init__(self) -> None:
         if isinstance(self.suites, str):
@@ -144,9 +152,12 @@ class ServerConfig:
         for name in ("cycles", "max_batch", "max_request_bytes", "max_concurrency", "batch_items", "max_connections"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"ServerConfig.{name} must be at least 1")
-        for name in ("check_timeout", "request_timeout", "header_timeout", "body_timeout"):
+        for name in ("check_timeout", "request_timeout"):
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"ServerConfig.{name} must be positive")
+        for name in ("header_timeout", "body_timeout"):  # infinite would switch the guard off
+            if not 0 < float(getattr(self, name)) < math.inf:
+                raise ValueError(f"ServerConfig.{name} must be a positive, finite number of seconds")
         if float(self.batch_window) < 0:
             raise ValueError("ServerConfig.batch_window must not be negative")
         _ = self.check  # CheckSettings validates method and formal_budget
@@ -202,7 +213,10 @@ def _json_response(content: Any, status: int = 200):
 
 
 def _error_response(status: int, code: str, message: str):
-    return _json_response({"error": {"code": code, "message": _one_line(message)}}, status)
+    response = _json_response({"error": {"code": code, "message": _one_line(message)}}, status)
+    if status == 408:  # the request was given up on: end its connection too (RFC 9110, 15.5.9)
+        response.headers["connection"] = "close"
+    return response
 
 
 _HTTP_CODES = {
@@ -776,19 +790,32 @@ def serve(
 
 
 def guarded_protocol(config: ServerConfig) -> type:
-    """uvicorn's h11 protocol with two guards uvicorn lacks (it has no request-head timeout,
-    and its ``limit_concurrency`` answers 503 only once a request head has arrived):
+    """uvicorn's h11 protocol with the limits uvicorn lacks (it has no request-head or body
+    timeout, and its ``limit_concurrency`` answers 503 only once a request head arrived).
 
-    * a deadline for each request head: ``config.header_timeout`` seconds from the
-      connection's start, or from the end of its previous response, until the head is
-      complete; then the connection is closed (a trickle of bytes does not extend it);
-    * at most ``config.max_connections`` open connections: one beyond is closed at once.
+    Every moment a connection waits on its client has a deadline, after which the
+    connection is closed; trickled bytes never extend one:
+
+    * a request head: ``config.header_timeout`` seconds from the connection's start, or
+      from the end of its previous response, until the head is complete;
+    * a request body: ``config.body_timeout`` seconds from the end of its head. The
+      endpoints that read a body answer 408 at that deadline themselves (see
+      :func:`_read_json`), so the protocol closes the connection ``_BODY_GRACE`` seconds
+      later only if no answer went out; a body still arriving after its answer (a 404,
+      413 or 408 sent before the body ended; uvicorn keeps reading, and discards, the
+      rest) is cut off at the deadline itself.
+
+    At most ``config.max_connections`` connections are open: one beyond is closed at once.
+    :func:`serve` installs it; to run :func:`create_app` under uvicorn yourself, pass
+    ``http=guarded_protocol(config)``.
     """
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class GuardedH11Protocol(H11Protocol):
-        _head_timer: asyncio.TimerHandle | None = None
+        _timer: asyncio.TimerHandle | None = None
+        _phase: str | None = None  # what the timer waits for: "head", "body", "drain" or nothing
+        _body_deadline: float = 0.0
 
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -796,40 +823,54 @@ def guarded_protocol(config: ServerConfig) -> type:
                 log.warning("closing a connection beyond the %d-connection limit", config.max_connections)
                 transport.close()
                 return
-            self._watch_head()
+            self._watch()
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            self._watch_head()
+            self._watch()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            self._watch_head()
+            self._watch()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._stop_head_timer()
+            self._stop_timer()
             super().connection_lost(exc)
 
-        def _watch_head(self) -> None:
-            """Arm the deadline while a request head is awaited (once: data does not extend
-            it), disarm it once the head is in."""
+        def _watch(self) -> None:
+            """Hold the deadline of what the connection waits for now (h11's view of the
+            client: a head while idle, a body while sending one); it is set once per wait."""
             if self.transport.is_closing():
-                self._stop_head_timer()
+                phase = None
             elif self.conn.their_state is h11.IDLE:
-                if self._head_timer is None:
-                    self._head_timer = self.loop.call_later(config.header_timeout, self._head_too_slow)
-            else:
-                self._stop_head_timer()
+                phase = "head"
+            elif self.conn.their_state is h11.SEND_BODY:
+                phase = "drain" if self.conn.our_state in (h11.DONE, h11.MUST_CLOSE) else "body"
+            else:  # the request is in; the app has it
+                phase = None
+            if phase == self._phase:
+                return
+            if phase in ("body", "drain") and self._phase not in ("body", "drain"):
+                self._body_deadline = self.loop.time() + config.body_timeout
+            self._stop_timer()
+            self._phase = phase
+            if phase == "head":
+                when = self.loop.time() + config.header_timeout
+                self._timer = self.loop.call_at(when, self._too_slow, "request head", config.header_timeout)
+            elif phase is not None:
+                when = self._body_deadline + (_BODY_GRACE if phase == "body" else 0.0)
+                self._timer = self.loop.call_at(when, self._too_slow, "request body", config.body_timeout)
 
-        def _stop_head_timer(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
+        def _stop_timer(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
-        def _head_too_slow(self) -> None:
-            self._head_timer = None
+        def _too_slow(self, what: str, seconds: float) -> None:
+            self._timer = None
+            self._phase = None
             if not self.transport.is_closing():
-                log.info("closing a connection: no complete request head within %g s", config.header_timeout)
+                log.info("closing a connection: no complete %s within %g s", what, seconds)
                 self.transport.close()
 
     return GuardedH11Protocol
