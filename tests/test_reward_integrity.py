@@ -189,6 +189,7 @@ def test_the_golden_is_never_in_a_candidates_simulation(monkeypatch):
     assert [v.status for v in verdicts] == [Status.EQUIVALENT, Status.MISMATCH, Status.MISMATCH]
     with_golden = [texts for texts in runs if reference.text in texts]
     assert len(with_golden) == 1 and len(with_golden[0]) == 2  # the golden and its recording testbench
+    assert len(runs) == 2  # and one run shared by the three candidates (modules alone)
     assert all("MISMATCH" not in text for text in with_golden[0])
 
 
@@ -418,3 +419,17 @@ def test_seed_random_reaches_the_cli_the_server_settings_and_the_openrlhf_reward
 
     assert Settings.from_env({"VERILOG_REWARD_SEED": "random"}).seed is None
     assert Settings.from_env({"VERILOG_REWARD_SEED": "12"}).seed == 12
+
+
+@pytest.mark.parametrize("text, alone", [
+    (COMB_INC, False),
+    ("`timescale 1ns/1ps\n" + COMB_INC, False),
+    (COMB_INC + "module helper(input a, output y);\n  assign y = a;\nendmodule\n", False),
+    ("localparam W = 8;\n" + COMB_INC, True),
+    ("typedef logic [7:0] byte_t;\n" + COMB_INC, True),
+    ("package p;\n  localparam W = 8;\nendpackage\n" + COMB_INC, True),
+    ("function [7:0] f(input [7:0] v); f = v; endfunction\n" + COMB_INC, True),
+])
+def test_only_texts_made_of_modules_share_a_run(text, alone):
+    design = analyze(text, name="candidate.v", role="candidate", preferred_top="TopModule")
+    assert design.self_contained is not alone

@@ -383,38 +383,37 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions, batch
         # Whatever is wrong with the golden, no candidate can be judged against it.
         return [Verdict(Status.UNSUPPORTED, f"golden cannot be checked: {reference.reason}") for _ in candidates]
 
+    # Record the golden (unless cached) while the candidates are analysed and compiled;
+    # nothing of it outlives this call (its processes and files end below, whatever happens).
+    stim, ticks = reference.stimulus(options), reference.ticks(options)
+    key = _trace_key(golden, options)
+    trace = _cached_trace(key)
+    recording = Recording(reference, stim, ticks, options, key) if trace is None else _Recorded(trace)
     verdicts: list[Verdict | None] = [None] * len(candidates)
-    runnable: list[tuple[int, Design, float]] = []
-    for index, text in enumerate(candidates):
-        t0 = time.perf_counter()
-        try:
-            design = analyze(
-                text,
-                name="candidate.v",
-                role="candidate",
-                preferred_top=options.candidate_top or reference.design.top,
-            )
-            mismatch = interface_mismatch(reference.design, design)
-            if mismatch:
-                raise DesignError("mismatch", mismatch)
-        except DesignError as error:
-            verdicts[index] = Verdict(
-                Status(error.status), error.reason, timings={"analyze": time.perf_counter() - t0}
-            )
-            continue
-        runnable.append((index, design, time.perf_counter() - t0))
-
-    if runnable:
-        # Record the golden (unless cached) while the candidates compile; nothing of it
-        # outlives this call (its processes and files are ended below, whatever happens).
-        stim, ticks = reference.stimulus(options), reference.ticks(options)
-        key = _trace_key(golden, options)
-        trace = _cached_trace(key)
-        recording = Recording(reference, stim, ticks, options, key) if trace is None else _Recorded(trace)
-        try:
+    try:
+        runnable: list[tuple[int, Design, float]] = []
+        for index, text in enumerate(candidates):
+            t0 = time.perf_counter()
+            try:
+                design = analyze(
+                    text,
+                    name="candidate.v",
+                    role="candidate",
+                    preferred_top=options.candidate_top or reference.design.top,
+                )
+                mismatch = interface_mismatch(reference.design, design)
+                if mismatch:
+                    raise DesignError("mismatch", mismatch)
+            except DesignError as error:
+                verdicts[index] = Verdict(
+                    Status(error.status), error.reason, timings={"analyze": time.perf_counter() - t0}
+                )
+                continue
+            runnable.append((index, design, time.perf_counter() - t0))
+        if runnable:
             _check_designs(reference, runnable, stim, ticks, recording, options, batch_size, verdicts)
-        finally:
-            recording.close()
+    finally:
+        recording.close()
     total = time.perf_counter() - started
     for verdict in verdicts:
         verdict.timings.setdefault("total", total)

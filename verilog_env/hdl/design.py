@@ -199,8 +199,17 @@ def analyze(
         source=source,
         timescale=timescale,
         constants=constants,
-        self_contained=all(member.kind == SK.ModuleDeclaration for member in source.tree.root.members),
+        self_contained=_modules_alone(source),
     )
+
+
+def _modules_alone(source: ParsedSource) -> bool:
+    """Is every item of the text a module? (pyslang's root is the item itself when the
+    text holds one, else a compilation unit of items.)"""
+    root = source.tree.root
+    if root.kind == SK.CompilationUnit:
+        return all(member.kind == SK.ModuleDeclaration for member in root.members)
+    return root.kind == SK.ModuleDeclaration
 
 
 def declared_modules_and_dotted_names(source: ParsedSource) -> tuple[list[str], dict[int, str]]:
