@@ -26,7 +26,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT, check_method
+from .equiv.settings import CheckSettings
 from .feedback import feedback_message
 from .problems import DEFAULT_SYSTEM_PROMPT, Problem
 from .reward import RewardConfig, Score, score_many
@@ -34,56 +34,6 @@ from .spaces import AnyText, Conversation
 from .suites import DEFAULT_SUITE, Suite, load_suite
 
 Messages = list[dict[str, str]]
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckSettings:
-    """Checker knobs used for every step (see :func:`~verilog_env.check_equivalence`).
-
-    seed, cycles, timeout: the random simulation's stimulus seed (``None``: a fresh one
-        per episode or call, below), clock cycles, and seconds per compile / simulation.
-    method: the judge. ``"sim"`` (default): seeded random simulation. ``"both"``:
-        simulation first, then a Yosys/ABC formal check of the candidates it passes: a
-        bug random stimulus misses is refuted where formal finds it; a reward is a proof
-        where formal proves, else simulation's verdict (see ``formal_fallback``).
-        ``"formal"``: the formal check alone (a candidate is correct only when proven).
-        Formal methods need Yosys (``scripts/ensure_yosys.sh``).
-    formal_budget: seconds of formal effort per check (``None``:
-        :data:`verilog_env.formal.DEFAULT_BUDGET`); unused with ``method="sim"``.
-    formal_fallback: with ``method="both"``, what a simulation pass that formal cannot
-        decide is worth. ``"reject"`` (default): nothing when the candidate is what
-        stopped formal (a construct it does not model, a design Yosys cannot read or
-        synthesise in the budget, counterexamples the simulator does not reproduce) while
-        the reference is formally tractable, or when the formal check did not finish;
-        simulation's verdict when the reference itself is out of formal's reach or formal
-        only ran out of time after a bounded check. ``"simulation"``: simulation's verdict
-        whenever formal does not decide. See :func:`verilog_env.formal.combine`.
-
-    ``seed=None`` varies the stimulus: a new seed for every episode (the environment
-    draws it from its own seeded RNG, so ``reset(seed=...)`` reproduces it) and for every
-    scoring call (:func:`~verilog_env.score_many`, the reward service, the trainers),
-    instead of one seed throughout. An answer tuned to one stimulus (say, one replaying
-    the reference's outputs for seed 0) then stops earning. The seed used is in every
-    verdict (``details["seed"]``) and in the environment's ``info["seed"]``.
-    """
-
-    seed: int | None = 0
-    cycles: int = DEFAULT_CYCLES
-    timeout: float = DEFAULT_TIMEOUT
-    method: str = "sim"
-    formal_budget: float | None = None
-    formal_fallback: str = "reject"
-
-    def __post_init__(self) -> None:
-        check_method(self.method, self.formal_budget, self.formal_fallback)
-
-    def kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`~verilog_env.score_many` / :func:`~verilog_env.check_requests`
-        (``formal_fallback`` only when it is not the default, which those functions share)."""
-        out = dataclasses.asdict(self)
-        if self.formal_fallback == "reject":
-            del out["formal_fallback"]
-        return out
 
 
 def as_suite(suite: str | Suite | Sequence[Problem], **kwargs: Any) -> Suite:
@@ -155,14 +105,14 @@ class VerilogSpecEnv(gym.Env[Messages, str]):
         self.check_seed = int(self.np_random.integers(2**31)) if self.check.seed is None else self.check.seed
         return list(self.messages), self._info()
 
-    def check_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for this episode's checks (its stimulus seed; see :class:`CheckSettings`)."""
-        return {**self.check.kwargs(), "seed": self.check_seed}
+    def episode_settings(self) -> CheckSettings:
+        """This episode's checker settings: :attr:`check` with the episode's stimulus seed."""
+        return dataclasses.replace(self.check, seed=self.check_seed)
 
     def step(self, action: str) -> tuple[Messages, float, bool, bool, dict[str, Any]]:
         if self.problem is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        [score] = score_many([(self.problem, action)], self.reward_config, **self.check_kwargs())
+        [score] = score_many([(self.problem, action)], self.reward_config, self.episode_settings())
         return self._advance(action, score)
 
     def _advance(self, action: str, score: Score) -> tuple[Messages, float, bool, bool, dict[str, Any]]:

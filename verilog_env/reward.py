@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .equiv import CheckRequest, Status, Verdict, check_requests
-from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT, check_method
+from .equiv.check import resolve
+from .equiv.settings import CheckSettings
 from .problems import Problem
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
@@ -212,26 +213,22 @@ def _should_check(parsed: ParsedResponse, config: RewardConfig) -> bool:
 def score_many(
     items: Sequence[tuple[Problem | str, str]],
     config: RewardConfig = RewardConfig(),
+    settings: CheckSettings | None = None,
     *,
-    seed: int | None = 0,
-    cycles: int = DEFAULT_CYCLES,
-    timeout: float = DEFAULT_TIMEOUT,
     progress: bool = False,
-    method: str = "sim",
-    formal_budget: float | None = None,
-    formal_fallback: str = "reject",
+    **knobs: Any,
 ) -> list[Score]:
     """Score ``(problem or golden source, response)`` pairs on every core, in order.
 
-    ``seed``, ``cycles``, ``timeout``, ``method`` (``"sim"``, ``"formal"`` or ``"both"``),
-    ``formal_budget`` and ``formal_fallback`` go to :func:`~verilog_env.check_requests`: with
+    ``settings`` (:class:`~verilog_env.CheckSettings`; keyword arguments named like its
+    fields override it) go to :func:`~verilog_env.check_requests`: with
     ``method="both"`` a candidate earns the reward only if random simulation passes it
     and formal verification does not refute it (nor, with ``formal_fallback="reject"``,
     fail to check it because of the candidate). ``seed=None`` draws a fresh stimulus seed
     for this call, so no answer tuned to one stimulus keeps earning; each verdict records
     its seed (``verdict.details["seed"]``).
     """
-    check_method(method, formal_budget, formal_fallback)
+    settings = resolve(settings, knobs)
     parsed = [parse_response(response, think_prefilled=config.think_prefilled) for _, response in items]
     requests, where = [], []
     for i, ((target, _), p) in enumerate(zip(items, parsed)):
@@ -243,10 +240,7 @@ def score_many(
             where.append(i)
     verdicts: list[Verdict | None] = [None] * len(items)
     if requests:
-        checked = check_requests(
-            requests, seed=seed, cycles=cycles, timeout=timeout, progress=progress, method=method,
-            formal_budget=formal_budget, formal_fallback=formal_fallback,
-        )
+        checked = check_requests(requests, settings, progress=progress)
         for i, verdict in zip(where, checked):
             verdicts[i] = verdict
     return [Score(reward_of(p, v, config), p, v) for p, v in zip(parsed, verdicts)]

@@ -18,17 +18,14 @@ import secrets
 import sys
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Sequence
+from typing import Any, Sequence
 
 import pebble
 
 from ..sim import icarus, sandbox
+from .settings import DEFAULT_BATCH_SIZE, DEFAULT_CYCLES, DEFAULT_TIMEOUT, METHODS, CheckSettings, fresh_seed
 from .simcheck import CheckOptions, check_batch
 from .verdict import Status, Verdict
-
-DEFAULT_CYCLES = CheckOptions.cycles
-DEFAULT_TIMEOUT = CheckOptions.timeout
-DEFAULT_BATCH_SIZE = 8
 
 _pool: pebble.ProcessPool | None = None
 _seconds_per_golden: dict[int, float] = {}
@@ -149,29 +146,22 @@ class CheckRequest:
 
 def check_requests(
     requests: Sequence[CheckRequest],
+    settings: CheckSettings | None = None,
     *,
-    seed: int | None = 0,
-    cycles: int = DEFAULT_CYCLES,
-    timeout: float = DEFAULT_TIMEOUT,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    isolate: bool = True,
     progress: bool = False,
-    method: str = "sim",
-    formal_budget: float | None = None,
-    formal_fallback: str = "reject",
+    **knobs: Any,
 ) -> list[Verdict]:
     """Check many (golden, candidate) pairs, possibly of different problems, on every core.
 
-    ``method`` picks the judge: ``"sim"`` (seeded random simulation, below), ``"formal"``
-    (Yosys + ABC proof, see :mod:`verilog_env.formal`; ``formal_budget`` seconds per
-    check) or ``"both"`` (simulation first; candidates that pass it are then checked
-    formally, see :func:`verilog_env.formal.combine`). ``formal_fallback`` (``"both"``
-    only): ``"reject"`` (default) does not accept a simulation pass that formal cannot
-    check because of the candidate (or whose formal check did not finish);
-    ``"simulation"`` keeps simulation's verdict then.
+    ``settings`` (:class:`CheckSettings`, default ``CheckSettings()``) says how; keyword
+    arguments named like its fields override it for this call
+    (``check_requests(reqs, method="both")``). ``settings.method`` picks the judge:
+    ``"sim"`` (seeded random simulation, below), ``"formal"`` (Yosys + ABC proof, see
+    :mod:`verilog_env.formal`) or ``"both"`` (simulation first; candidates that pass it
+    are then checked formally, see :func:`verilog_env.formal.combine`).
 
     Requests that share a golden are grouped ``batch_size`` at a time into one simulator
-    run (the golden is analysed and recorded once per worker and cached); a group whose
+    run (the golden is recorded alone once per worker and cached); a group whose
     shared run fails is re-run one candidate at a time, so verdicts never depend on the
     grouping.
     Identical requests are checked once (each gets its own copy of the verdict). Returns one :class:`Verdict` per request, in order.
@@ -179,9 +169,11 @@ def check_requests(
     ``seed`` picks the stimulus (same seed, same verdict); ``None`` draws a fresh one for
     this call (:func:`fresh_seed`). Each verdict records its seed in ``details["seed"]``.
     """
-    check_method(method, formal_budget, formal_fallback)
-    if seed is None:
-        seed = fresh_seed()
+    settings = resolve(settings, knobs).with_seed()
+    seed, cycles, timeout, batch_size, isolate = (
+        settings.seed, settings.cycles, settings.timeout, settings.batch_size, settings.isolate
+    )
+    method, formal_budget, formal_fallback = settings.method, settings.formal_budget, settings.formal_fallback
     if method != "sim":
         return _check_with_formal(
             requests, method=method, formal_budget=formal_budget, formal_fallback=formal_fallback, seed=seed,
@@ -275,56 +267,38 @@ def _outcome(future):
 def check_many(
     golden: str,
     candidates: Sequence[str],
+    settings: CheckSettings | None = None,
     *,
     top: str | None = None,
     candidate_top: str | None = None,
-    seed: int | None = 0,
-    cycles: int = DEFAULT_CYCLES,
-    timeout: float = DEFAULT_TIMEOUT,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    isolate: bool = True,
     progress: bool = False,
-    method: str = "sim",
-    formal_budget: float | None = None,
-    formal_fallback: str = "reject",
+    **knobs: Any,
 ) -> list[Verdict]:
     """Check many candidates against one golden (see :func:`check_requests`)."""
     return check_requests(
-        [CheckRequest(golden, c, top, candidate_top) for c in candidates],
-        seed=seed,
-        cycles=cycles,
-        timeout=timeout,
-        batch_size=batch_size,
-        isolate=isolate,
-        progress=progress,
-        method=method,
-        formal_budget=formal_budget,
-        formal_fallback=formal_fallback,
+        [CheckRequest(golden, c, top, candidate_top) for c in candidates], settings, progress=progress, **knobs
     )
 
 
 def check_equivalence(
     golden: str,
     candidate: str,
+    settings: CheckSettings | None = None,
     *,
     top: str | None = None,
     candidate_top: str | None = None,
-    seed: int | None = 0,
-    cycles: int = DEFAULT_CYCLES,
-    timeout: float = DEFAULT_TIMEOUT,
-    isolate: bool = True,
-    method: str = "sim",
-    formal_budget: float | None = None,
-    formal_fallback: str = "reject",
+    **knobs: Any,
 ) -> Verdict:
     """Decide whether ``candidate`` behaves like ``golden``; never raises on bad designs.
 
     ``golden`` is trusted reference Verilog; ``top`` names its top module when it has
     several. ``candidate`` is untrusted text (typically extracted from an LLM answer);
     its top is the module named ``candidate_top`` (default: the golden's top name) or
-    else its only uninstantiated module. Both are driven with the same seeded random
-    stimulus for ``cycles`` cycles of the first clock; the same seed gives the same
-    verdict. ``timeout`` bounds each compile and each simulation in seconds.
+    else its only uninstantiated module. ``settings`` (:class:`CheckSettings`; keyword
+    arguments named like its fields override it) say how: both designs are driven with
+    the same seeded random stimulus for ``cycles`` cycles of the first clock; the same
+    seed gives the same verdict. ``timeout`` bounds each compile and each simulation in
+    seconds.
 
     ``method="formal"`` proves equivalence with Yosys and ABC instead (``formal_budget``
     seconds, default :data:`verilog_env.formal.DEFAULT_BUDGET`): ``equivalent`` only when
@@ -343,42 +317,23 @@ def check_equivalence(
     method is asked for without Yosys); every problem with the designs themselves is a
     :class:`Verdict`.
     """
-    return check_many(
-        golden,
-        [candidate],
-        top=top,
-        candidate_top=candidate_top,
-        seed=seed,
-        cycles=cycles,
-        timeout=timeout,
-        isolate=isolate,
-        method=method,
-        formal_budget=formal_budget,
-        formal_fallback=formal_fallback,
-    )[0]
+    return check_many(golden, [candidate], settings, top=top, candidate_top=candidate_top, **knobs)[0]
 
 
-METHODS = ("sim", "formal", "both")
-
-
-def fresh_seed() -> int:
-    """A new stimulus seed from the operating system's random source (31 bits): what
-    ``seed=None`` means, so a policy cannot learn the stimulus of the next check."""
-    return secrets.randbits(31)
+def resolve(settings: CheckSettings | None, knobs: dict[str, Any]) -> CheckSettings:
+    """``settings`` (default ``CheckSettings()``) with the keyword overrides of one call."""
+    base = CheckSettings() if settings is None else settings
+    if not isinstance(base, CheckSettings):
+        raise TypeError(f"settings must be a CheckSettings, got {type(settings).__name__}")
+    unknown = sorted(set(knobs) - {f.name for f in dataclasses.fields(CheckSettings)})
+    if unknown:
+        raise TypeError(f"unknown check setting(s): {', '.join(unknown)}")
+    return dataclasses.replace(base, **knobs) if knobs else base
 
 
 def check_method(method: object, formal_budget: object = None, formal_fallback: object = "reject") -> str:
-    """``method`` if it is one of :data:`METHODS`, ``formal_budget`` is ``None`` or a
-    positive number of seconds and ``formal_fallback`` one of
-    :data:`verilog_env.formal.check.FALLBACKS`; else a ValueError that says what is allowed."""
-    from ..formal.check import FALLBACKS
-
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {method!r}")
-    if formal_budget is not None and not (isinstance(formal_budget, (int, float)) and formal_budget > 0):
-        raise ValueError(f"formal_budget must be a positive number of seconds or None, got {formal_budget!r}")
-    if formal_fallback not in FALLBACKS:
-        raise ValueError(f"formal_fallback must be one of {', '.join(repr(f) for f in FALLBACKS)}, got {formal_fallback!r}")
+    """``method`` if the settings it makes are valid, else the ValueError that says why."""
+    CheckSettings(method=method, formal_budget=formal_budget, formal_fallback=formal_fallback)  # type: ignore[arg-type]
     return method  # type: ignore[return-value]
 
 

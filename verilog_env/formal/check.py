@@ -57,6 +57,7 @@ from ..equiv.simcheck import (
     candidate_prefix,
     interface_mismatch,
 )
+from ..equiv.settings import DEFAULT_FORMAL_BUDGET, FALLBACKS
 from ..equiv.verdict import Status, Verdict
 from ..hdl.design import Design, DesignError, analyze
 from ..hdl.rename import prefix_modules
@@ -66,18 +67,14 @@ from .miter import RESET_TICKS, Miter, build_miter
 from .semantics import implicit_nets, semantic_blockers
 from .yosys import FormalUnsupported, Netlist, synthesize, tools
 
-DEFAULT_BUDGET = 20.0
+DEFAULT_BUDGET = DEFAULT_FORMAL_BUDGET
 """Seconds of formal effort per check: the candidate's analysis and Yosys synthesis, the
 miter, the proof engines and deep runs. Not charged to it: the golden's synthesis and
 self-check (their own wall-clock bounds, ``max(10, 2 * budget)`` s and ``budget`` s, once
 per problem: cached), the golden-X check after a proof (at most 2 s), compiling a proven
 candidate and replaying counterexamples."""
 
-FALLBACKS = ("reject", "simulation")
 DEFAULT_FALLBACK = "reject"
-"""What ``method="both"`` makes of a simulation pass that formal cannot decide (see
-:func:`combine`): ``"reject"`` when the candidate is what stopped formal, ``"simulation"``
-keeps simulation's verdict whatever stopped it."""
 
 MAX_EXCLUSIONS = 4
 """Counterexamples the simulator does not reproduce that are excluded before the search

@@ -1,0 +1,259 @@
+"""``CheckSettings``: the checker's knobs, one frozen value that every caller passes whole.
+
+Every way into the checker takes this one object: :func:`verilog_env.check_requests`
+(and ``check_many`` / ``check_equivalence``), :func:`verilog_env.score_many`, the
+environment (``VerilogSpecEnv(check=...)``), the reward service (``ServerConfig.check``),
+the CLI (:func:`CheckSettings.from_strings` behind ``--seed``/``--method``/...), the
+bundled trainer's YAML (``DAPOConfig.check``), the benchmark harness's own-checker mode,
+the synthesis pipeline's filter, and the OpenRLHF reward file, agent and launcher
+(environment variables, :meth:`CheckSettings.from_env` / :meth:`CheckSettings.to_env`).
+A setting added here reaches all of them.
+
+This module imports nothing from the judges: it is the contract they are called with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+METHODS = ("sim", "formal", "both")
+"""The judges a check can use: seeded random simulation, a Yosys/ABC proof, or both
+(simulation first, then a proof of what it passes)."""
+
+FALLBACKS = ("reject", "simulation")
+"""What ``method="both"`` makes of a simulation pass that formal cannot decide (see
+:func:`verilog_env.formal.combine`): ``"reject"`` when the candidate is what stopped
+formal, ``"simulation"`` keeps simulation's verdict whatever stopped it."""
+
+DEFAULT_CYCLES = 1000
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_FORMAL_BUDGET = 20.0
+"""Seconds of formal effort per check when ``formal_budget`` is ``None`` (see
+:data:`verilog_env.formal.DEFAULT_BUDGET` for what is and is not charged to it)."""
+
+ENV_PREFIX = "VERILOG_REWARD_"
+"""Prefix of the environment variables read by :meth:`CheckSettings.from_env` (the
+OpenRLHF reward file and agent get their settings no other way)."""
+
+
+def fresh_seed() -> int:
+    """A new stimulus seed from the operating system's random source (31 bits): what
+    ``seed=None`` means, so a policy cannot learn the stimulus of the next check."""
+    return secrets.randbits(31)
+
+
+def parse_seed(text: str) -> int | None:
+    """A seed from text: an integer, or ``random`` / ``none`` (``None``: a fresh seed per call)."""
+    value = str(text).strip()
+    if value.lower() in ("random", "none"):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"seed must be an integer or 'random', got {text!r}") from None
+
+
+def _parse_bool(text: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected 0/1/true/false, got {text!r}")
+
+
+def _parse_optional_float(text: str) -> float | None:
+    value = str(text).strip()
+    return None if value.lower() in ("", "none", "default") else float(value)
+
+
+_PARSERS = {
+    "seed": parse_seed,
+    "cycles": int,
+    "timeout": float,
+    "method": str.strip,
+    "formal_budget": _parse_optional_float,
+    "formal_fallback": str.strip,
+    "batch_size": int,
+    "isolate": _parse_bool,
+}
+"""How each field is read from text (CLI flags, environment variables)."""
+
+_ENV_NAMES = {"timeout": "CHECK_TIMEOUT"}
+"""Environment names that differ from the upper-cased field (``VERILOG_REWARD_TIMEOUT``
+would read as the reward call's deadline)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckSettings:
+    """How candidates are checked: one value, validated when made.
+
+    **Stimulus**
+
+    seed: the random simulation's stimulus seed (same seed, same verdict). ``None``
+        varies it: a fresh seed for every scoring call (:func:`~verilog_env.score_many`,
+        the reward service, the trainers) and for every episode of the environment,
+        which draws it from its own seeded RNG so ``reset(seed=...)`` reproduces it. An
+        answer tuned to one stimulus (say, one replaying the reference's outputs for
+        seed 0) then stops earning. The seed used is in every verdict
+        (``details["seed"]``) and in the environment's ``info["seed"]``.
+    cycles: clock cycles simulated (combinational designs get ``2 * cycles`` vectors).
+    timeout: seconds per compile and per simulation.
+
+    **Judge**
+
+    method: ``"sim"`` (default): seeded random simulation. ``"both"``: simulation first,
+        then a Yosys/ABC formal check of the candidates it passes: a bug random stimulus
+        misses is refuted where formal finds it; a reward is a proof where formal proves,
+        else simulation's verdict (see ``formal_fallback``). ``"formal"``: the formal
+        check alone (a candidate is correct only when proven). Formal methods need Yosys
+        (``scripts/ensure_yosys.sh``).
+    formal_budget: seconds of formal effort per check (``None``:
+        :data:`DEFAULT_FORMAL_BUDGET`); unused with ``method="sim"``.
+    formal_fallback: with ``method="both"``, what a simulation pass that formal cannot
+        decide is worth. ``"reject"`` (default): nothing when the candidate is what
+        stopped formal (a construct it does not model, a design Yosys cannot read or
+        synthesise in the budget, counterexamples the simulator does not reproduce) while
+        the reference is formally tractable, or when the formal check did not finish;
+        simulation's verdict when the reference itself is out of formal's reach or formal
+        only ran out of time after a bounded check. ``"simulation"``: simulation's verdict
+        whenever formal does not decide. See :func:`verilog_env.formal.combine`.
+
+    **Execution**
+
+    batch_size: candidates of one golden simulated in one run (a failed shared run is
+        re-run one candidate at a time, so verdicts never depend on it).
+    isolate: check in worker processes (default). ``False`` checks in the calling
+        process (simulators are still sandboxed): for debugging only, since a design that
+        crashes the parser then crashes the caller.
+    """
+
+    seed: int | None = 0
+    cycles: int = DEFAULT_CYCLES
+    timeout: float = DEFAULT_TIMEOUT
+    method: str = "sim"
+    formal_budget: float | None = None
+    formal_fallback: str = "reject"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    isolate: bool = True
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {self.method!r}")
+        if self.formal_budget is not None and not (
+            _number(self.formal_budget) and math.isfinite(self.formal_budget) and self.formal_budget > 0
+        ):
+            raise ValueError(f"formal_budget must be a positive number of seconds or None, got {self.formal_budget!r}")
+        if self.formal_fallback not in FALLBACKS:
+            raise ValueError(
+                f"formal_fallback must be one of {', '.join(repr(f) for f in FALLBACKS)}, got {self.formal_fallback!r}"
+            )
+        if self.seed is not None and not _integer(self.seed):
+            raise ValueError(f"seed must be an integer or None, got {self.seed!r}")
+        if not (_integer(self.cycles) and self.cycles >= 1):
+            raise ValueError(f"cycles must be a positive integer, got {self.cycles!r}")
+        if not (_number(self.timeout) and math.isfinite(self.timeout) and self.timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
+        if not (_integer(self.batch_size) and self.batch_size >= 1):
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not isinstance(self.isolate, bool):
+            raise ValueError(f"isolate must be true or false, got {self.isolate!r}")
+
+    @property
+    def budget(self) -> float:
+        """The formal budget in seconds (the default when ``formal_budget`` is ``None``)."""
+        return DEFAULT_FORMAL_BUDGET if self.formal_budget is None else float(self.formal_budget)
+
+    def with_seed(self) -> CheckSettings:
+        """These settings for one call: ``seed=None`` replaced by a fresh seed."""
+        return self if self.seed is not None else dataclasses.replace(self, seed=fresh_seed())
+
+    def kwargs(self) -> dict[str, Any]:
+        """The stimulus and judge fields as keyword arguments (``formal_fallback`` only
+        when it is not the default, ``batch_size`` / ``isolate`` never): what a caller
+        that reports the settings shows."""
+        out = {f: getattr(self, f) for f in ("seed", "cycles", "timeout", "method", "formal_budget")}
+        if self.formal_fallback != "reject":
+            out["formal_fallback"] = self.formal_fallback
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field (for YAML/JSON; :meth:`from_dict` reads it back)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> CheckSettings:
+        """Settings from a mapping (a YAML/JSON section); unknown keys are a ValueError
+        that names them and the known ones. String values are parsed as on the CLI."""
+        data = dict(data or {})
+        unknown = sorted(set(data) - set(_PARSERS))
+        if unknown:
+            raise ValueError(f"unknown check setting(s) {', '.join(unknown)}; known: {', '.join(_PARSERS)}")
+        values = {k: _PARSERS[k](v) if isinstance(v, str) else v for k, v in data.items()}
+        return cls(**values)
+
+    @classmethod
+    def from_strings(cls, values: Mapping[str, str | None], base: CheckSettings | None = None) -> CheckSettings:
+        """``base`` (default: the defaults) with the fields given as text (``None``: keep)."""
+        base = base or cls()
+        parsed = {}
+        for name, text in values.items():
+            if name not in _PARSERS:
+                raise ValueError(f"unknown check setting {name!r}; known: {', '.join(_PARSERS)}")
+            if text is not None and str(text).strip() != "":
+                try:
+                    parsed[name] = _PARSERS[name](text)
+                except ValueError as error:
+                    raise ValueError(f"{name}: {error}") from None
+        return dataclasses.replace(base, **parsed)
+
+    @classmethod
+    def env_name(cls, field: str, prefix: str = ENV_PREFIX) -> str:
+        """The environment variable of ``field`` (e.g. ``VERILOG_REWARD_METHOD``)."""
+        return prefix + _ENV_NAMES.get(field, field.upper())
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], prefix: str = ENV_PREFIX) -> CheckSettings:
+        """Settings from environment variables ``<prefix><FIELD>`` (``VERILOG_REWARD_SEED``,
+        ``_CYCLES``, ``_CHECK_TIMEOUT``, ``_METHOD``, ``_FORMAL_BUDGET``,
+        ``_FORMAL_FALLBACK``, ``_BATCH_SIZE``, ``_ISOLATE``); unset ones keep the default.
+        A malformed value is a ValueError naming the variable."""
+        values = {}
+        for name in _PARSERS:
+            key = cls.env_name(name, prefix)
+            if env.get(key, "").strip():
+                values[name] = env[key]
+        try:
+            return cls.from_strings(values)
+        except ValueError as error:
+            raise ValueError(f"{prefix}*: {error}") from None
+
+    def to_env(self, prefix: str = ENV_PREFIX) -> dict[str, str]:
+        """The environment variables :meth:`from_env` reads back as these settings."""
+        out = {}
+        for name, value in self.to_dict().items():
+            if value is None:
+                text = "random" if name == "seed" else ""
+            elif isinstance(value, bool):
+                text = "1" if value else "0"
+            else:
+                text = str(value)
+            out[self.env_name(name, prefix)] = text
+        return out
+
+
+def _integer(value: object) -> bool:
+    import numbers
+
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    import numbers
+
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
