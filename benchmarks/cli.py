@@ -14,6 +14,7 @@ Registered into the ``verilog-env`` command line through the entry-point group
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import json
 import re
@@ -227,7 +228,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 model=model,
                 score_workers=args.score_workers,
                 score_timeout=args.score_timeout,
-                also_equivalence=args.also_equivalence,
+                also_equivalence=_equivalence(args),
                 ks=args.ks,
                 progress=not args.no_progress,
                 write_report=False,
@@ -246,7 +247,7 @@ def read_samples_file(path: Path, problems, header_of) -> list[dict]:
     """Pre-generated samples: JSON lines with a problem id (``problem_id``, ``id`` or
     ``task_id``) and a ``response`` (code is extracted from it) or ``code``; optional
     ``sample_index`` (default: order of appearance per problem)."""
-    from .harness import HarnessError, read_jsonl
+    from .rundir import HarnessError, read_jsonl
 
     if not path.is_file():
         raise _usage_error(f"samples file not found: {path}")
@@ -298,7 +299,8 @@ def read_samples_file(path: Path, problems, header_of) -> list[dict]:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .harness import SAMPLES, HarnessError, run
+    from .harness import HarnessError, run
+    from .rundir import SAMPLES, write_jsonl
 
     _load_registry(args.imports)
     suite = _suite(args.suite, args)
@@ -313,8 +315,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     target = run_dir / SAMPLES
     if not (target.exists() and target.resolve() == samples_path.resolve()):
-        with open(target, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps({**sample, "suite": suite.name}, ensure_ascii=False) + "\n" for sample in samples)
+        write_jsonl(target, ({**sample, "suite": suite.name} for sample in samples))
     ids = {s["problem_id"] for s in samples}
     try:
         run(
@@ -324,7 +325,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             run_dir,
             score_workers=args.score_workers,
             score_timeout=args.score_timeout,
-            also_equivalence=args.also_equivalence,
+            also_equivalence=_equivalence(args),
             ks=args.ks,
             progress=not args.no_progress,
             write_report=False,
@@ -360,8 +361,9 @@ def _selection(p: argparse.ArgumentParser) -> None:
 
 def _scoring(p: argparse.ArgumentParser) -> None:
     p.add_argument("--also-equivalence", action="store_true",
-                   help="also check each sample for equivalence to the reference (verilog_env's checker) and "
-                   "report where it disagrees with the official testbench")
+                   help="also check each sample for equivalence to the reference (verilog_env's checker, with the "
+                   "settings below) and report where it disagrees with the official testbench")
+    _checker_arguments(p)
     p.add_argument("--score-workers", type=int, metavar="N", help="parallel scoring jobs (default: one per core)")
     p.add_argument("--score-timeout", type=float, metavar="S", help="per-sample scoring time limit (default: the suite's)")
     p.add_argument("--ks", type=_ks, default=(1, 5, 10), metavar="K,K,...", help="pass@k to report (default: 1,5,10)")
@@ -370,6 +372,44 @@ def _scoring(p: argparse.ArgumentParser) -> None:
                    help="run every sample in the official testbench exactly as upstream does, including samples "
                    "that end the simulation, print, or reach into the testbench (by default these are refused "
                    "as 'screened': they can fake a pass)")
+
+
+CHECKER_FLAGS = {"--seed": "--check-seed", "--timeout": "--check-timeout"}
+"""verilog_env's checker flags that ``bench`` renames: ``bench run --seed`` is the sampling
+seed, and a bare ``--timeout`` would read as the scoring's (``--score-timeout``)."""
+
+
+def _checker_arguments(p: argparse.ArgumentParser) -> None:
+    """The checker's flags (:func:`verilog_env.cli.add_checker_arguments`: its settings,
+    :class:`verilog_env.CheckSettings`) for ``--also-equivalence``, renamed by
+    :data:`CHECKER_FLAGS`; each lands in ``args.check_<field>``."""
+    from verilog_env.cli import add_checker_arguments
+
+    template = argparse.ArgumentParser(add_help=False)
+    add_checker_arguments(template)
+    group = p.add_argument_group("checker settings for --also-equivalence (verilog_env.CheckSettings)")
+    fields = []
+    for action in template._actions:
+        flag = copy.copy(action)
+        flag.option_strings = [CHECKER_FLAGS.get(o, o) for o in action.option_strings]
+        flag.dest = f"check_{action.dest}"
+        flag.metavar = action.metavar or action.dest.upper()
+        group._add_action(flag)
+        fields.append(action.dest)
+    p.set_defaults(check_fields=tuple(fields))
+
+
+def _equivalence(args: argparse.Namespace):
+    """``False`` without ``--also-equivalence``, else the one :class:`verilog_env.CheckSettings`
+    the checker flags make."""
+    if not args.also_equivalence:
+        return False
+    from verilog_env import CheckSettings
+
+    try:
+        return CheckSettings.from_dict({field: getattr(args, f"check_{field}") for field in args.check_fields})
+    except ValueError as error:
+        raise _usage_error(f"--also-equivalence: {error}") from None
 
 
 def register(subparsers) -> None:

@@ -24,8 +24,6 @@ flow; this module runs it:
   :meth:`score` answers a repeat from memory within a process (a cached answer has
   ``seconds == 0``); a pass also answers samples with the same tokens (whitespace and
   comments aside).
-* :func:`score_many` scores many ``(problem, code)`` pairs on every core (threads; the
-  work is in the sandboxed subprocesses), with a progress bar.
 * :func:`reference_as_sample` and :func:`reference_report`: the references' self-check
   (the reference, top module renamed as a solution names it, scored as a sample), and the
   comparison with what the data's manifest recorded.
@@ -52,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from .registry import BenchmarkDataError, EvalProblem, SampleScore
+from .scoring import score_pairs
 from .screen import SCREENED, Inspection, inspect
 
 DATA_ENV = "VERILOG_ENV_BENCHMARKS"
@@ -412,81 +411,6 @@ class OfficialSuite:
         return result
 
 
-# --- many samples -------------------------------------------------------------------
-
-def default_workers() -> int:
-    """Scoring threads: one per core plus one, so the simulators stay busy while a thread
-    does its Python part (screening, files)."""
-    return (os.cpu_count() or 1) + 1
-
-
-def score_many(
-    suite,
-    pairs: Sequence[tuple[EvalProblem, str]],
-    workers: int | None = None,
-    progress: bool | str = True,
-    timeout: float | None = None,
-) -> list[SampleScore]:
-    """Score ``(problem, code)`` pairs with ``suite.score`` on ``workers`` threads (default: one per core, plus one).
-
-    Results come back in the order of ``pairs``. Identical pairs in the batch are scored
-    once. A scoring call that raises (a harness fault, not a verdict) gives
-    ``outcome='harness_error'`` with the exception in ``detail``, so one fault does not lose
-    a whole evaluation; count them apart. ``progress``: a tqdm bar (a string sets its label).
-    """
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
-    pairs = list(pairs)
-    workers = max(1, workers or default_workers())
-    unique: dict[tuple[str, str], int] = {}
-    jobs: list[tuple[EvalProblem, str]] = []
-    slot: list[int] = []
-    for problem, code in pairs:
-        k = (problem.key, code)
-        if k not in unique:
-            unique[k] = len(jobs)
-            jobs.append((problem, code))
-        slot.append(unique[k])
-
-    def one(job: tuple[EvalProblem, str]) -> SampleScore:
-        problem, code = job
-        started = time.perf_counter()
-        try:
-            return suite.score(problem, code, timeout=timeout)
-        except Exception as error:  # noqa: BLE001 - reported per sample
-            return SampleScore(False, "harness_error", f"{type(error).__name__}: {error}"[:500],
-                               time.perf_counter() - started)
-
-    results: list[SampleScore | None] = [None] * len(jobs)
-    bar = None
-    if progress and jobs:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(pairs), desc=progress if isinstance(progress, str) else f"scoring {suite.name}",
-                   unit="sample", dynamic_ncols=True)
-    copies = [0] * len(jobs)
-    for j in slot:
-        copies[j] += 1
-    try:
-        if workers == 1 or len(jobs) <= 1:
-            for i, job in enumerate(jobs):
-                results[i] = one(job)
-                if bar:
-                    bar.update(copies[i])
-        else:
-            with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-                futures = {pool.submit(one, job): i for i, job in enumerate(jobs)}
-                for future in as_completed(futures):
-                    i = futures[future]
-                    results[i] = future.result()
-                    if bar:
-                        bar.update(copies[i])
-    finally:
-        if bar:
-            bar.close()
-    return [dataclasses.replace(results[j]) for j in slot]  # type: ignore[arg-type]
-
-
 # --- the references' self-check -----------------------------------------------------
 
 def reference_as_sample(problem: EvalProblem, text: str | None = None) -> str:
@@ -570,7 +494,7 @@ def reference_report(
     ``disagreements`` are results that differ from the data's manifest.
     """
     problems = list(problems)
-    scores = score_many(suite, [(p, reference_as_sample(p)) for p in problems], workers=workers, progress=progress)
+    scores = score_pairs(suite, [(p, reference_as_sample(p)) for p in problems], workers=workers, progress=progress)
     rows = [
         ReferenceRow(p.id, p.reference_passes, s.passed, s.outcome, s.detail, p.reference_note)
         for p, s in zip(problems, scores)

@@ -1,7 +1,7 @@
 """Summaries of benchmark runs: ``summary.json``, ``summary.md`` and ``passk.png``.
 
 Everything is computed from the run directories' files (``problems.json``,
-``results.jsonl``, ``equivalence.jsonl``, ``run.json``; see :mod:`benchmarks.harness`),
+``results.jsonl``, ``equivalence.jsonl``, ``run.json``; see :mod:`benchmarks.rundir`),
 so a report can be rebuilt at any time (``verilog-env bench report --out DIR``).
 
 Headline pass@k leaves out the problems whose reference fails its own testbench on this
@@ -20,33 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from .passk import DEFAULT_KS, pass_at_k, suite_summary
+from .rundir import EQUIVALENCE, RESULTS, is_run_dir, read_jsonl, read_problems, read_run
 
 MAX_DISAGREEMENTS_LISTED = 20
 
 
-def _load_json(path: Path, default: Any) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return default
-
-
-def is_run_dir(path: Path) -> bool:
-    from .harness import PROBLEMS, RESULTS
-
-    return (path / PROBLEMS).is_file() and (path / RESULTS).is_file()
-
-
 def summarize(run_dir: str | Path, *, ks: Sequence[int] = DEFAULT_KS, problem_ids: Sequence[str] | None = None) -> dict:
     """The summary of one suite's run directory (only ``problem_ids`` when given)."""
-    from .harness import EQUIVALENCE, PROBLEMS, RESULTS, RUN, read_jsonl
-
     run_dir = Path(run_dir)
     ks = tuple(ks)
-    problems = {p["id"]: p for p in _load_json(run_dir / PROBLEMS, [])}
+    problems = {p["id"]: p for p in read_problems(run_dir)}
     results = read_jsonl(run_dir / RESULTS, what="results file")
     equivalence = read_jsonl(run_dir / EQUIVALENCE, what="equivalence file")
-    settings = _load_json(run_dir / RUN, {})
+    settings = read_run(run_dir)
     ids = list(problem_ids) if problem_ids is not None else list(problems)
     if problem_ids is None:
         ids += sorted({str(r["problem_id"]) for r in results} - set(problems))

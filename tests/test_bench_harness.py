@@ -23,7 +23,7 @@ import pytest
 from fake_openai_server import reset, stats
 
 from benchmarks import generation as gen
-from benchmarks import harness, passk, report
+from benchmarks import harness, passk, report, rundir
 from verilog_env.cli import main as cli_main
 
 httpx = pytest.importorskip("httpx")
@@ -192,14 +192,14 @@ def test_acceptance_http(server, tmp_path):
     assert s["requests"] == s["ok"] == 5
     assert {tuple(x) for x in s["served"]} == ALL_SAMPLES
 
-    samples = harness.read_jsonl(tmp_path / harness.SAMPLES)
+    samples = rundir.read_jsonl(tmp_path / rundir.SAMPLES)
     assert len(samples) == 50
     row = next(r for r in samples if (r["problem_id"], r["sample_index"]) == ("counter", 0))
     assert row["code"].startswith("module TopModule(input clk") and row["extraction"] == "answer"
     assert set(row) >= {"suite", "problem_id", "sample_index", "response", "finish_reason", "code", "format_ok"}
-    results = harness.read_jsonl(tmp_path / harness.RESULTS)
+    results = rundir.read_jsonl(tmp_path / rundir.RESULTS)
     assert len(results) == 50 and all({"passed", "outcome", "detail", "seconds"} <= set(r) for r in results)
-    assert len(harness.read_jsonl(tmp_path / harness.EQUIVALENCE)) == 50
+    assert len(rundir.read_jsonl(tmp_path / rundir.EQUIVALENCE)) == 50
 
     md = (tmp_path / "summary.md").read_text()
     assert "| tiny | 4 | 40.0 | 70.8 | 75.0 | 42.0 | 1 | 50 |" in md
@@ -266,10 +266,10 @@ def test_resume_after_interrupt(server, tmp_path):
     with pytest.raises(gen.GenerationError, match="refusing"):
         run_tiny(generator, tmp_path)
     first = {tuple(x) for x in stats(server)["served"]}
-    saved = {(r["problem_id"], r["sample_index"]) for r in harness.read_jsonl(tmp_path / harness.SAMPLES)}
+    saved = {(r["problem_id"], r["sample_index"]) for r in rundir.read_jsonl(tmp_path / rundir.SAMPLES)}
     assert len(first) == 10 and saved == first  # everything served was flushed to disk
     # An interrupt in the middle of a write leaves a torn last line: it is cut off.
-    with open(tmp_path / harness.SAMPLES, "a") as f:
+    with open(tmp_path / rundir.SAMPLES, "a") as f:
         f.write('{"suite": "tiny", "problem_id": "mu')
 
     # Run 2: only the missing samples are requested.
@@ -277,7 +277,7 @@ def test_resume_after_interrupt(server, tmp_path):
     summary = run_tiny(client(server, concurrency=3, max_n_per_request=4), tmp_path)
     second = {tuple(x) for x in stats(server)["served"]}
     assert first.isdisjoint(second) and first | second == ALL_SAMPLES
-    rows = harness.read_jsonl(tmp_path / harness.SAMPLES)
+    rows = rundir.read_jsonl(tmp_path / rundir.SAMPLES)
     assert len(rows) == 50 and {(r["problem_id"], r["sample_index"]) for r in rows} == ALL_SAMPLES
     check_figures(summary)  # the seeded split gives the very same samples
 
@@ -448,6 +448,58 @@ def test_cli_score(tmp_path, capsys):
     per = json.loads((out / "summary.json").read_text())["suites"]["tiny"]["per_problem"]
     assert {pid: (x["n"], x["c"]) for pid, x in per.items()} == {"and2": (2, 1), "counter": (2, 1)}
     assert per["counter"]["outcomes"] == {".": 1, "no_code": 1}
+    capsys.readouterr()
+
+
+class TrapSuite(fake.TinySuite):
+    """One problem, ``tests/formal_trap.py``'s adder, whose "official" testbench is random simulation."""
+
+    name = "trap"
+
+    def load(self, root):
+        from formal_trap import GOLDEN
+
+        from benchmarks.registry import EvalProblem
+
+        return [EvalProblem(suite=self.name, id="adder", prompt="add", reference=GOLDEN, top="top", reference_top="top")]
+
+
+def test_cli_also_equivalence_takes_the_checkers_settings(tmp_path, monkeypatch, capsys):
+    """``--also-equivalence --method both`` reaches the checker as one CheckSettings: the answer
+    random simulation passes (so the suite's own testbench does) is counted not equivalent."""
+    import verilog_env
+    from formal_trap import GOLDEN, TRAP_RESPONSE, answer
+
+    from benchmarks.registry import _SUITES, register_eval_suite
+
+    if not verilog_env.formal.available():
+        pytest.skip("Yosys not installed (scripts/ensure_yosys.sh)")
+    seen = []
+    real = verilog_env.check_requests
+
+    def recording(requests, settings=None, **kw):
+        seen.append(settings)
+        return real(requests, settings, **kw)
+
+    monkeypatch.setattr(verilog_env, "check_requests", recording)
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"problem_id": "adder", "response": r}) + "\n"
+                               for r in (TRAP_RESPONSE, answer(GOLDEN))))
+    register_eval_suite(TrapSuite(), overwrite=True)
+    try:
+        for method, equivalent in (("sim", 2), ("both", 1)):
+            out = tmp_path / method
+            assert cli_main(["bench", "score", "--suite", "trap", "--data", str(tmp_path), "--samples", str(samples),
+                             "--out", str(out), "--no-progress", "--also-equivalence", "--method", method,
+                             "--formal-budget", "8", "--check-seed", "3", "--cycles", "500"]) == 0
+            per = json.loads((out / "summary.json").read_text())["suites"]["trap"]["per_problem"]["adder"]
+            assert (per["n"], per["c"]) == (2, 2)  # the suite's simulation passes the trap
+            assert per["equivalence"]["c"] == equivalent
+            assert seen[-1] == verilog_env.CheckSettings(method=method, formal_budget=8.0, seed=3, cycles=500)
+        rows = rundir.read_jsonl(tmp_path / "both" / "trap" / rundir.EQUIVALENCE)
+        assert [r["equivalent"] for r in sorted(rows, key=lambda r: r["sample_index"])] == [False, True]
+    finally:
+        _SUITES.pop("trap", None)
     capsys.readouterr()
 
 

@@ -24,8 +24,8 @@ from benchmarks.official import (
     default_data_root,
     reference_as_sample,
     reference_report,
-    score_many,
 )
+from benchmarks.scoring import score_pairs
 
 SUITES = ["verilogeval-v2-spec-to-rtl", "verilogeval-v2-code-complete", "rtllm-v1.1", "rtllm-v2"]
 MANIFEST_SUITE = {
@@ -226,7 +226,7 @@ def test_upstream_verilog_eval_checkout_loads_and_scores(tmp_path):
         for p in problems:
             shared = problem(name, p.id)
             assert (p.prompt, p.reference, p.header, p.top) == (shared.prompt, shared.reference, shared.header, shared.top)
-        scores = score_many(suite, [(p, reference_as_sample(p)) for p in problems], workers=2, progress=False)
+        scores = score_pairs(suite, [(p, reference_as_sample(p)) for p in problems], workers=2, progress=False)
         assert [s.outcome for s in scores] == ["."] * 3
 
 
@@ -248,7 +248,7 @@ def test_upstream_rtllm_v11_layout_finds_verified_references(tmp_path):
     assert by_id["multi_pipe_4bit"].reference_top == "verified_multi_pipe"
     assert by_id["multi_booth_8bit"].reference_top == "verified_multi_booth_8bit"
     assert [Path(d).name for d in by_id["alu"].files["data"]] == ["makefile", "reference.dat"]
-    scores = score_many(get_eval_suite("rtllm-v1.1"), [(p, reference_as_sample(p)) for p in problems], progress=False)
+    scores = score_pairs(get_eval_suite("rtllm-v1.1"), [(p, reference_as_sample(p)) for p in problems], progress=False)
     assert [s.outcome for s in scores] == ["pass"] * len(problems), scores
 
 
@@ -266,7 +266,7 @@ def test_rtllm_v2_category_tree(tmp_path):
         assert [p.id for p in problems] == ["adder_8bit", "alu"]
     assert [p.reference_top for p in problems] == ["verified_adder_8bit", "verified_alu"]
     assert all(p.suite == "rtllm-v2" and p.reference_passes is None for p in problems)
-    scores = score_many(suite, [(p, reference_as_sample(p)) for p in problems], progress=False)
+    scores = score_pairs(suite, [(p, reference_as_sample(p)) for p in problems], progress=False)
     assert [s.outcome for s in scores] == ["pass", "pass"]
     with pytest.raises(BenchmarkDataError, match="RTLLM v1.1"):  # category folders are not v1.1's layout
         get_eval_suite("rtllm-v1.1").load(repo)
@@ -416,18 +416,18 @@ def fake_suite(passes):
     return Fake(), calls, problem
 
 
-def test_score_cache_and_score_many_order(tmp_path):
-    """score() memoizes identical (problem, code); score_many keeps order and dedups the batch."""
+def test_score_cache_and_score_pairs_order(tmp_path):
+    """score() memoizes identical (problem, code); score_pairs keeps order and dedups the batch."""
     from benchmarks.registry import EvalProblem
 
     suite, calls, p = fake_suite(lambda code: code == "good")
     assert suite.score(p, "good").seconds == 0.5 and suite.score(p, "good").seconds == 0.0
     assert calls == ["good"]
-    scores = score_many(suite, [(p, "bad"), (p, "good"), (p, "bad"), (p, "x")], workers=2, progress=False)
+    scores = score_pairs(suite, [(p, "bad"), (p, "good"), (p, "bad"), (p, "x")], workers=2, progress=False)
     assert [s.outcome for s in scores] == ["fail", "pass", "fail", "fail"]
     assert sorted(calls) == ["bad", "good", "x"]
     other = EvalProblem(suite="other", id="p", prompt="", reference="", top="t", reference_top="t")
-    assert score_many(suite, [(other, "good")], progress=False)[0].outcome == "harness_error"
+    assert score_pairs(suite, [(other, "good")], progress=False)[0].outcome == "harness_error"
 
 
 @pytest.mark.shared
@@ -456,7 +456,7 @@ def test_a_pass_answers_samples_with_the_same_tokens():
     icarus_only = "`ifdef __ICARUS__\nmodule t(output y); assign y = 0; endmodule\n`else\n" + base + "`endif\n"
     wrong = "module t(output y);\n  assign y = 0;\nendmodule\n"
     wrong_spaced = "module t(output y); assign y = 0; endmodule"
-    scores = score_many(suite, [(p, base), (p, spaced), (p, icarus_only), (p, wrong), (p, wrong_spaced)],
+    scores = score_pairs(suite, [(p, base), (p, spaced), (p, icarus_only), (p, wrong), (p, wrong_spaced)],
                         workers=3, progress=False)
     assert [s.passed for s in scores] == [True, True, False, False, False]
     # One of the two passing spellings ran and answered the other; fails answer nothing.

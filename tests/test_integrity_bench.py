@@ -346,13 +346,13 @@ def test_upstream_flow_without_screen_cannot_write_outside_its_work_directory(su
 
 @pytest.mark.shared
 def test_the_run_summary_says_how_simulations_were_confined(tmp_path):
-    from benchmarks import harness
+    from benchmarks import harness, rundir
 
     confined_or_skip()
     suite = get_eval_suite(VE)
     p = problem(VE, "Prob001_zero")
     sample = {"suite": VE, "problem_id": p.id, "sample_index": 0, "code": ZERO, "format_ok": True}
-    (tmp_path / harness.SAMPLES).write_text(json.dumps(sample) + "\n")
+    (tmp_path / rundir.SAMPLES).write_text(json.dumps(sample) + "\n")
     summary = harness.run(suite, [p], None, tmp_path, progress=False)
     assert summary["confinement"].startswith("bwrap: each simulation step can write only")
     assert json.loads((tmp_path / "summary.json").read_text())["suites"][VE]["confinement"] == summary["confinement"]
