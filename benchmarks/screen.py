@@ -57,13 +57,12 @@ a pass of one is a pass of the other (:class:`benchmarks.official.ScoreCache`).
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import functools
 import os
-import resource
-import threading
 from typing import Any
+
+from verilog_env import workers
 
 SCREENED = "screened"
 """The ``outcome`` of a sample refused by :func:`inspect` (never a pass)."""
@@ -73,9 +72,6 @@ MEMORY_BYTES = 1 << 30
 sample elaborating 260 modules takes 26 MiB (and 0.85 s); a macro bomb reaches this in ~3 s."""
 SECONDS = 10.0
 """Wall-clock limit of one sample's analysis (milliseconds for any benchmark answer)."""
-
-_OUT_OF_MEMORY = 86
-"""Exit status of a worker whose analysis ran out of memory (it leaves; a fresh one replaces it)."""
 
 CONSOLE_OUTPUT_TASKS = frozenset(
     """
@@ -101,12 +97,13 @@ def inspect(code: str, top: str | None, screen: bool = True) -> Inspection:
     import pebble
 
     try:
-        return _pool().schedule(_inspect_in_worker, args=(code, top, screen), timeout=SECONDS).result()
+        job = workers.get_pool(POOL).schedule(workers.guarded, args=(_analyse, code, top, screen), timeout=SECONDS)
+        return job.result()
     except TimeoutError:
         why = f"analysing the sample exceeded the screen's {SECONDS:g} s time limit"
     except pebble.ProcessExpired as error:
         why = (f"analysing the sample exceeded the screen's {MEMORY_BYTES >> 20} MiB memory limit"
-               if error.exitcode == _OUT_OF_MEMORY else
+               if workers.out_of_memory(error) else
                f"analysing the sample killed the screen's worker (exit status {error.exitcode})")
     except Exception as error:  # noqa: BLE001 - a sample the screen cannot analyse is refused
         why = f"analysing the sample failed: {type(error).__name__}: {error}"[:500]
@@ -115,68 +112,29 @@ def inspect(code: str, top: str | None, screen: bool = True) -> Inspection:
 
 # --- the worker pool ----------------------------------------------------------------
 
-_pool_instance: Any = None
-_pool_lock = threading.Lock()
-
-
-def _pool():
-    """The screen's pebble pool (created on first use, replaced if it broke)."""
-    global _pool_instance
-    import multiprocessing
-
-    import pebble
-
-    with _pool_lock:
-        if _pool_instance is None or not _pool_instance.active:
-            # fork: a worker starts in milliseconds and never re-runs the caller's script;
-            # it only parses text. At most 8 (50 MiB each, idle): an analysis is a few percent
-            # of a sample's time, so a few workers keep every core's simulator busy.
-            _pool_instance = pebble.ProcessPool(
-                max_workers=min(os.cpu_count() or 1, 8), context=multiprocessing.get_context("fork"),
-                initializer=_start_worker,
-            )
-        return _pool_instance
+POOL = workers.PoolSpec(
+    "screen", memory_bytes=MEMORY_BYTES, beyond_held=True, warm=("verilog_env.hdl.design",),
+    max_workers=min(os.cpu_count() or 1, 8),
+)
+"""The screen's workers: forked (a worker starts in milliseconds and never re-runs the
+caller's script), each loads pyslang and may then add :data:`MEMORY_BYTES` of address
+space (a scorer that loaded torch holds gigabytes). At most 8 (50 MiB each, idle): an
+analysis is a few percent of a sample's time, so a few workers keep every core's
+simulator busy."""
 
 
 def start() -> None:
     """Start the workers now (suites do when they load their problems): each loads pyslang
     while the caller does other work, instead of on the first sample."""
-    _pool().schedule(os.getpid)
-
-
-def _start_worker() -> None:
-    # Load pyslang first, then allow MEMORY_BYTES more: the limit bounds the analysis, not
-    # what the worker inherited (a scorer that loaded torch holds gigabytes of address space).
-    import verilog_env.hdl.design  # noqa: F401
-
-    with open("/proc/self/statm") as statm:
-        held = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
-    limit = held + MEMORY_BYTES if hard == resource.RLIM_INFINITY else min(held + MEMORY_BYTES, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    workers.get_pool(POOL).schedule(os.getpid)
 
 
 def shutdown() -> None:
     """Stop the screen's workers (they start again on the next :func:`inspect`)."""
-    global _pool_instance
-    with _pool_lock:
-        if _pool_instance is not None:
-            _pool_instance.stop()
-            _pool_instance.join()
-            _pool_instance = None
-
-
-atexit.register(shutdown)
+    workers.shutdown(POOL.name)
 
 
 # --- the analysis (in a worker) -----------------------------------------------------
-
-def _inspect_in_worker(code: str, top: str | None, screen: bool) -> Inspection:
-    try:
-        return _analyse(code, top, screen)
-    except MemoryError:  # pyslang keeps what it had built: leave, a fresh worker takes over
-        os._exit(_OUT_OF_MEMORY)
-
 
 def _analyse(code: str, top: str | None, screen: bool) -> Inspection:
     from pyslang import parsing, syntax

@@ -31,7 +31,7 @@ def test_identical_designs_are_equivalent():
     verdict = check_equivalence(COUNTER, COUNTER)
     assert verdict.status is Status.EQUIVALENT, verdict.reason
     assert verdict.counterexample is None
-    assert verdict.details["ticks"] == 2 * verilog_env.equiv.check.DEFAULT_CYCLES
+    assert verdict.details["ticks"] == 2 * verilog_env.equiv.settings.DEFAULT_CYCLES
     assert {"compile", "simulate", "analyze", "total"} <= set(verdict.timings)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from verilog_env import Status, check_equivalence, check_many, formal
-from verilog_env.equiv.check import DEFAULT_CYCLES
+from verilog_env.equiv.settings import DEFAULT_CYCLES
 from verilog_env.equiv.verdict import Verdict
 from verilog_env.formal import combine
 

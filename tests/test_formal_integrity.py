@@ -37,8 +37,8 @@ from verilog_env import (
     formal,
     score_response,
 )
-from verilog_env.equiv import check as equiv_check
-from verilog_env.equiv.check import CheckRequest
+from verilog_env.formal import judge as formal_judge
+from verilog_env import CheckRequest
 from verilog_env.equiv.verdict import Verdict
 from verilog_env.formal import combine
 
@@ -490,7 +490,7 @@ def test_a_formal_job_that_does_not_finish_is_a_timeout(monkeypatch, failure):
     def failing_job(*args):
         raise failure
 
-    monkeypatch.setattr(equiv_check, "_formal_job", failing_job)
+    monkeypatch.setattr(formal_judge, "formal_check", failing_job)
     candidate = adder(f"  always @* y = {BUGGY};")
     kw = {"method": "both", "formal_budget": BUDGET, "isolate": False}
     verdict = check_equivalence(ADD, candidate, **kw)

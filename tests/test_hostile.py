@@ -19,6 +19,7 @@ Text pyslang cannot take at all (``nested_parentheses_100k``, ``lone_surrogate_i
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import secrets
@@ -363,10 +364,10 @@ def test_a_worker_out_of_memory_rejects_the_design_and_is_replaced(sandbox, monk
     is now near its limit, is replaced: every later check still works.
     """
     from verilog_env import CheckRequest, check_requests, shutdown
-    from verilog_env.equiv import check as check_module
+    from verilog_env.equiv.simcheck import SIMULATION
 
     shutdown()
-    monkeypatch.setattr(check_module, "WORKER_MEMORY_BYTES", 3 << 29)  # 1.5 GiB
+    monkeypatch.setattr(SIMULATION, "pool", dataclasses.replace(SIMULATION.pool, memory_bytes=3 << 29))  # 1.5 GiB
     try:
         verdict, seconds = timed_check(GOLDEN, correct_with("m #(40) u();") + FANOUT)
         assert verdict.status is Status.REJECTED and "memory limit" in verdict.reason, verdict.summary()

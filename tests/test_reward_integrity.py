@@ -28,8 +28,9 @@ from verilog_env import (
     check_requests,
     score_many,
 )
-from verilog_env.equiv import simcheck, testbench
-from verilog_env.equiv.simcheck import CheckOptions, analyze_golden, record_golden
+from verilog_env.equiv import prepare, simcheck, testbench
+from verilog_env.equiv.prepare import CheckOptions, analyze_golden
+from verilog_env.equiv.simcheck import record_golden
 from verilog_env.hdl.design import analyze
 from verilog_env.hdl.source import canonical_text, parse
 from verilog_env.problems import Problem
@@ -159,8 +160,8 @@ def test_a_verdict_never_depends_on_its_batch(pair):
 
 def test_testbench_names_are_derived_from_the_nonce():
     design = analyze(ACC, name="golden.v", role="golden")
-    ports = simcheck.stimulus_ports(design)
-    texts = [testbench.candidate_testbench(design, [simcheck.candidate_prefix(k, n) + "TopModule" for k in range(2)],
+    ports = prepare.stimulus_ports(design)
+    texts = [testbench.candidate_testbench(design, [prepare.candidate_prefix(k, n) + "TopModule" for k in range(2)],
                                            ports, 10, 0, n) for n in ("0123456789abcdef", "fedcba9876543210")]
     for text, nonce in zip(texts, ("0123456789abcdef", "fedcba9876543210")):
         instances = re.findall(r"^\s+(\w+) (\w+) \(", text, re.MULTILINE)

@@ -5,21 +5,19 @@ The reward is functional equivalence to a golden reference, decided by
 Icarus Verilog). This package never imports torch.
 """
 
-from .equiv import (
+from .checking import (
     CheckRequest,
-    Counterexample,
-    Status,
-    Verdict,
     check_equivalence,
     check_many,
     check_requests,
     shutdown,
 )
-from .sim.icarus import SimulatorNotFoundError
+from .env import VerilogSpecEnv
+from .equiv import CheckSettings, Counterexample, Status, Verdict
 from .problems import DEFAULT_SYSTEM_PROMPT, Problem
 from .reward import RewardConfig, Score, parse_response, score_many, score_response
+from .sim.icarus import SimulatorNotFoundError
 from .suites import Suite, list_suites, load_suite, register_suite
-from .env import CheckSettings, VerilogSpecEnv
 
 ENV_ID = "verilog_env/VerilogSpec-v0"
 

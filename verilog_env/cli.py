@@ -8,10 +8,16 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from .equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT, METHODS, check_equivalence
+from .checking import check_equivalence
+from .equiv.settings import (
+    DEFAULT_CYCLES,
+    DEFAULT_FORMAL_BUDGET,
+    DEFAULT_TIMEOUT,
+    FALLBACKS,
+    METHODS,
+    CheckSettings,
+)
 from .equiv.verdict import Verdict
-from .formal.check import DEFAULT_BUDGET as FORMAL_BUDGET
-from .formal.check import FALLBACKS
 from .formal.yosys import YosysNotFoundError
 from .sim.icarus import SimulatorNotFoundError
 
@@ -43,18 +49,7 @@ def _print_verdict(verdict: Verdict, *, as_json: bool) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     golden = _read(args.golden, "golden")
     candidate = _read(args.candidate, "candidate")
-    verdict = check_equivalence(
-        golden,
-        candidate,
-        top=args.top,
-        candidate_top=args.candidate_top,
-        seed=args.seed,
-        cycles=args.cycles,
-        timeout=args.timeout,
-        method=args.method,
-        formal_budget=args.formal_budget,
-        formal_fallback=args.formal_fallback,
-    )
+    verdict = check_equivalence(golden, candidate, checker_settings(args), top=args.top, candidate_top=args.candidate_top)
     _print_verdict(verdict, as_json=args.json)
     return 0 if verdict.equivalent else 1
 
@@ -89,7 +84,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the HTTP reward service (see :mod:`verilog_env.server`)."""
     import importlib.util
 
-    from .server import SERVE_EXTRA_HINT, ServerConfig, serve  # imports no FastAPI itself
+    from .server import (  # imports no FastAPI itself
+        SERVE_EXTRA_HINT,
+        ServerConfig,
+        serve,
+    )
 
     if any(importlib.util.find_spec(name) is None for name in ("fastapi", "uvicorn")):
         print(SERVE_EXTRA_HINT, file=sys.stderr)
@@ -139,17 +138,10 @@ def cmd_suites(args: argparse.Namespace) -> int:
 
 def cmd_suite_check(args: argparse.Namespace) -> int:
     """Check every golden of a suite against itself (see :mod:`verilog_env.testing.suite_check`)."""
-    from .env import CheckSettings
     from .suites import SuiteError
     from .testing import check_suite
 
-    try:
-        settings = CheckSettings(
-            seed=args.seed, cycles=args.cycles, timeout=args.timeout, method=args.method, formal_budget=args.formal_budget,
-            formal_fallback=args.formal_fallback,
-        )
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    settings = checker_settings(args)
     options = dict(_key_value(kv) for kv in args.option)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     try:
@@ -265,6 +257,20 @@ def add_checker_arguments(parser: argparse.ArgumentParser) -> None:
     add_method_arguments(parser)
 
 
+def checker_settings(args: argparse.Namespace) -> CheckSettings:
+    """The :class:`CheckSettings` the flags of :func:`add_checker_arguments` (or, for
+    ``serve``, ``--check-timeout`` and :func:`add_method_arguments`) ask for; a
+    combination it refuses is a :class:`UsageError`."""
+    timeout = args.timeout if hasattr(args, "timeout") else args.check_timeout
+    try:
+        return CheckSettings(
+            seed=args.seed, cycles=args.cycles, timeout=timeout, method=args.method,
+            formal_budget=args.formal_budget, formal_fallback=args.formal_fallback,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
 def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method", choices=METHODS, default="sim",
@@ -273,7 +279,7 @@ def add_method_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--formal-budget", type=_positive_seconds, default=None, metavar="SECONDS",
-        help=f"seconds of formal effort per check (default: {FORMAL_BUDGET:g})",
+        help=f"seconds of formal effort per check (default: {DEFAULT_FORMAL_BUDGET:g})",
     )
     parser.add_argument(
         "--formal-fallback", choices=FALLBACKS, default="reject",

@@ -22,9 +22,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .equiv import CheckRequest, Status, Verdict, check_requests
-from .equiv.check import resolve
-from .equiv.settings import CheckSettings
+from .checking import CheckRequest, check_requests, resolve
+from .equiv import CheckSettings, Status, Verdict
 from .problems import Problem
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")

@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from verilog_env.equiv.check import DEFAULT_CYCLES, DEFAULT_TIMEOUT
+from verilog_env.equiv.settings import DEFAULT_CYCLES, DEFAULT_TIMEOUT
 from verilog_env.labels import LabelError
 from verilog_env.problems import Problem
 from verilog_env.reward import RewardConfig, Score, parse_response, score_many

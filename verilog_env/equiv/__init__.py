@@ -1,13 +1,9 @@
-"""Equivalence checking: testbench generation, simulation, verdicts."""
+"""Equivalence checking by simulation, and what every judge shares: the settings
+(:mod:`.settings`), verdicts (:mod:`.verdict`), golden/candidate preparation
+(:mod:`.prepare`) and the judge protocol (:mod:`.judge`). The front door that runs the
+judges is :mod:`verilog_env.checking`."""
 
-from .check import (
-    CheckRequest,
-    check_equivalence,
-    check_many,
-    check_requests,
-    fresh_seed,
-    shutdown,
-)
+from .settings import CheckSettings, fresh_seed
 from .verdict import Counterexample, Status, Verdict
 
-__all__ = ["CheckRequest", "Counterexample", "Status", "Verdict", "check_equivalence", "check_many", "check_requests", "fresh_seed", "shutdown"]
+__all__ = ["CheckSettings", "Counterexample", "Status", "Verdict", "fresh_seed"]

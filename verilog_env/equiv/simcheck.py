@@ -4,7 +4,7 @@ One call checks a batch of candidates against one golden in the current process:
 analyse (cached for the golden), record the golden's outputs on the seeded stimulus in a
 simulation of its own (cached; recorded while the candidates compile), then simulate the
 candidates together against that record. Callers normally go through
-:mod:`verilog_env.equiv.check`, which runs this in an isolated worker.
+:mod:`verilog_env.checking`, which runs this in an isolated worker (:data:`SIMULATION` is this judge).
 
 Isolation rules (see :mod:`.testbench`): the golden is always recorded alone, so no
 record made next to a candidate exists, let alone is cached; candidates share a run only
@@ -27,128 +27,29 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hdl.design import Design, DesignError, Port, analyze
+from ..hdl.design import Design, DesignError
 from ..hdl.rename import prefix_modules
 from ..sim import icarus
 from ..sim.sandbox import Limits, RunResult, Workdir
-from . import stimulus, testbench
+from ..workers import PoolSpec
+from . import testbench
+from .prepare import (
+    GOLDEN_PREFIX,
+    CheckOptions,
+    Reference,
+    analyze_golden,
+    candidate_prefix,
+    prepare_candidate,
+)
+from .settings import CheckSettings
 from .stimulus import Stimulus
 from .verdict import Counterexample, Status, Verdict
 
-GOLDEN_PREFIX = "vlenv_g_"
 HISTORY_TICKS = 16
 _GOLDEN_TRACE_LIMIT = 256 << 20
 UNDEFINED_FRACTION = 0.99
 """A golden output that is X (no bit 0, 1 or Z) on at least this fraction of the compared
 ticks cannot judge answers (any value matches a don't-care): the golden is unsupported."""
-
-
-def candidate_prefix(k: int, nonce: str = "") -> str:
-    """Module prefix of candidate ``k`` in a run: derived from the run's nonce."""
-    return f"c{nonce}_{k}_"
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckOptions:
-    """Knobs of one check.
-
-    ``cycles`` counts cycles of the first clock (two ticks each; combinational designs
-    get ``2 * cycles`` input vectors); see :func:`simulated_cycles` for how clocked
-    designs with large literals are run longer.
-    """
-
-    top: str | None = None
-    candidate_top: str | None = None
-    seed: int = 0
-    cycles: int = 1000
-    timeout: float = 10.0
-    memory_mb: int = 1024
-    output_limit_mb: int = 4
-
-    def limits(self) -> Limits:
-        return Limits(
-            wall_seconds=self.timeout,
-            memory_bytes=self.memory_mb << 20,
-            output_bytes=self.output_limit_mb << 20,
-        )
-
-
-@dataclasses.dataclass
-class Reference:
-    """An analysed golden: its design and the canonical text (modules renamed) the engines read."""
-
-    design: Design
-    text: str  # canonical text, modules renamed with GOLDEN_PREFIX
-
-    @property
-    def top(self) -> str:
-        """The golden's top module as named in :attr:`text`."""
-        return GOLDEN_PREFIX + self.design.top
-
-    @property
-    def stimulus_ports(self) -> tuple[Port, ...]:
-        return stimulus_ports(self.design)
-
-    def ticks(self, options: CheckOptions) -> int:
-        return 2 * simulated_cycles(self.design, options.cycles)
-
-    def stimulus(self, options: CheckOptions) -> Stimulus:
-        """The seeded random stimulus of a check with ``options``."""
-        design = self.design
-        return stimulus.generate(
-            self.stimulus_ports, tuple(design.resets), self.ticks(options), options.seed, design.constants,
-            clocked=bool(design.clocks),
-        )
-
-
-def stimulus_ports(design: Design) -> tuple[Port, ...]:
-    """The inputs the stimulus drives: every input but the clocks."""
-    return tuple(p for p in design.inputs if p.name not in design.clocks)
-
-
-def simulated_cycles(design: Design, cycles: int) -> int:
-    """``cycles``, stretched (up to 4x) for clocked designs that may hide deep states.
-
-    A counter that wraps at 999 shows its wrap only after 1,000 reset-free cycles, and
-    resets are left alone for the first half of a run; so a clocked golden using a
-    literal L below 65,536 is run for at least 4L + 64 cycles. A design driven only by
-    clocks and resets (a clock/calendar that counts on its own) gets 4x: its cascaded
-    counters roll over after the product of their limits (60 x 60 cycles for minutes).
-    """
-    if not design.clocks:
-        return cycles
-    if stimulus.is_autonomous(stimulus_ports(design), tuple(design.resets)):
-        return 4 * cycles
-    deepest = max((c for c in design.constants if c < 1 << 16), default=0)
-    return min(max(cycles, 4 * deepest + 64), 4 * cycles)
-
-
-@functools.lru_cache(maxsize=256)
-def analyze_golden(text: str, top: str | None) -> Reference | DesignError:
-    """The golden's analysis and canonical text (cached per text and top)."""
-    try:
-        design = analyze(text, name="golden.v", role="golden", top=top)
-        renamed = prefix_modules(design, GOLDEN_PREFIX)
-    except DesignError as error:
-        return error
-    return Reference(design, renamed)
-
-
-def interface_mismatch(golden: Design, candidate: Design) -> str | None:
-    """Describe the port differences, or ``None`` when the interfaces match."""
-    problems = []
-    for g in golden.ports:
-        c = candidate.port(g.name)
-        if c is None:
-            problems.append(f"missing {g.direction} port {g.name} ({g.describe()})")
-        elif c.direction != g.direction or c.width != g.width:
-            problems.append(f"port {g.name} is {c.describe()}, expected {g.describe()}")
-    for c in candidate.ports:
-        if golden.port(c.name) is None:
-            problems.append(f"unexpected {c.direction} port {c.name} ({c.describe()})")
-    if not problems:
-        return None
-    return "interface differs from the reference: " + "; ".join(problems[:4])
 
 
 # --------------------------------------------------------------------------- golden trace
@@ -394,20 +295,9 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions, batch
         runnable: list[tuple[int, Design, float]] = []
         for index, text in enumerate(candidates):
             t0 = time.perf_counter()
-            try:
-                design = analyze(
-                    text,
-                    name="candidate.v",
-                    role="candidate",
-                    preferred_top=options.candidate_top or reference.design.top,
-                )
-                mismatch = interface_mismatch(reference.design, design)
-                if mismatch:
-                    raise DesignError("mismatch", mismatch)
-            except DesignError as error:
-                verdicts[index] = Verdict(
-                    Status(error.status), error.reason, timings={"analyze": time.perf_counter() - t0}
-                )
+            design = prepare_candidate(text, reference, options)
+            if isinstance(design, Verdict):
+                verdicts[index] = design
                 continue
             runnable.append((index, design, time.perf_counter() - t0))
         if runnable:
@@ -595,3 +485,35 @@ def _counterexample(design: Design, expected: str, actual: str, tick: int, when:
         inputs=[{"tick": t, **stim.row(t)} for t in range(max(0, tick - HISTORY_TICKS + 1), tick + 1)],
         seed=seed,
     )
+
+
+# --------------------------------------------------------------------------- the judge
+
+
+class SimulationJudge:
+    """Seeded random simulation in Icarus Verilog (see the module docstring)."""
+
+    name = "sim"
+    pool = PoolSpec("check", memory_bytes=4 << 30)
+    """4 GiB of address space per worker: a design that makes elaboration blow up fails
+    there (the worker dies and is replaced) instead of exhausting the machine."""
+
+    def require(self) -> None:
+        icarus.tools()  # a missing simulator is a set-up error, not a verdict
+
+    def job_size(self, settings: CheckSettings, spread: bool) -> int | None:
+        # With a golden per worker at least, each golden's candidates go to one worker,
+        # which records the golden once for all of them (in runs of batch_size); with
+        # fewer goldens, runs are spread over the workers so every core works.
+        return settings.batch_size if spread else None
+
+    def guard_seconds(self, settings: CheckSettings, candidates: int) -> float:
+        # Compile + simulate per run (analysis takes milliseconds), and a batch may fall
+        # back to one run per candidate.
+        return 2 * settings.timeout * (1 + (candidates if candidates > 1 else 0)) + 10
+
+    def judge(self, golden: str, candidates: list[str], options: CheckOptions, settings: CheckSettings) -> list[Verdict]:
+        return check_batch(golden, candidates, options, settings.batch_size)
+
+
+SIMULATION = SimulationJudge()

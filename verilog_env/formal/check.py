@@ -51,15 +51,15 @@ import dataclasses
 import functools
 import time
 
-from ..equiv.simcheck import (
+from ..equiv.prepare import (
     CheckOptions,
     analyze_golden,
     candidate_prefix,
-    interface_mismatch,
+    prepare_candidate,
 )
-from ..equiv.settings import DEFAULT_FORMAL_BUDGET, FALLBACKS
+from ..equiv.settings import DEFAULT_FORMAL_BUDGET
 from ..equiv.verdict import Status, Verdict
-from ..hdl.design import Design, DesignError, analyze
+from ..hdl.design import Design, DesignError
 from ..hdl.rename import prefix_modules
 from ..sim.sandbox import Workdir
 from . import engine, replay
@@ -174,15 +174,9 @@ def formal_check(golden: str, candidate: str, options: CheckOptions, formal: For
     if isinstance(reference, DesignError):
         return Verdict(Status.UNSUPPORTED, f"golden cannot be checked: {reference.reason}")
     t0 = time.perf_counter()
-    try:
-        design = analyze(
-            candidate, name="candidate.v", role="candidate", preferred_top=options.candidate_top or reference.design.top
-        )
-        mismatch = interface_mismatch(reference.design, design)
-        if mismatch:
-            raise DesignError("mismatch", mismatch)
-    except DesignError as error:
-        return Verdict(Status(error.status), error.reason, timings={"analyze": time.perf_counter() - t0})
+    design = prepare_candidate(candidate, reference, options)
+    if isinstance(design, Verdict):
+        return design
     timings = {"analyze": time.perf_counter() - t0}
 
     verdict = _prove(reference, golden, design, options, formal, budget, started, timings)

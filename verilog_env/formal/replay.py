@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..equiv.simcheck import CheckOptions, Reference, candidate_prefix, simulate_against
+from ..equiv.prepare import CheckOptions, Reference, candidate_prefix
+from ..equiv.simcheck import simulate_against
 from ..equiv.stimulus import Stimulus
 from ..equiv.verdict import Counterexample, Status, Verdict
 from ..hdl.design import Design

@@ -37,8 +37,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..env import CheckSettings
-from ..equiv import CheckRequest, Verdict, check_requests
+from ..equiv.settings import CheckSettings
+from ..checking import CheckRequest, check_requests
+from ..equiv import Verdict
 from ..problems import Problem
 from ..suites import Suite, SuiteError, UncheckedGoldensWarning, load_suite
 
@@ -164,7 +165,7 @@ def check_suite(
             to_check.append(index)
         seen.add(problem.id)
     requests = [CheckRequest(problems[i].golden, problems[i].golden, top=problems[i].top) for i in to_check]
-    verdicts = dict(zip(to_check, check_requests(requests, progress=progress, **settings.kwargs())))
+    verdicts = dict(zip(to_check, check_requests(requests, settings, progress=progress)))
     results = []
     for index, problem in enumerate(problems):
         verdict = verdicts.get(index)

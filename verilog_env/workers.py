@@ -1,0 +1,137 @@
+"""Worker pools: where judges (and the benchmark screen) run hostile input, one module for all.
+
+A :class:`PoolSpec` names a pool and its resource limits; :func:`get_pool` returns that
+pool (a ``pebble.ProcessPool``), started on first use and replaced when it broke. A worker
+that hangs (pathological elaboration) is killed by the job's timeout, one that dies (a
+parser crash on hostile bytes, its memory limit) is replaced: the caller turns either into
+a verdict, and its own process never hangs or crashes. :func:`shutdown` stops every pool
+(they start again on the next job) and runs at interpreter exit.
+
+Workers are forked: a fork starts in milliseconds and never re-runs the caller's script
+(forkserver/spawn would re-run an unguarded user script's top level in every worker).
+Workers only parse text and start sandboxed subprocesses.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import multiprocessing
+import os
+import resource
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pebble
+
+from .sim import sandbox
+
+OUT_OF_MEMORY = 86
+"""Exit code of a worker that ran out of memory: it leaves, a fresh one replaces it
+(after ``std::bad_alloc`` its heap is near the limit and every later job would fail too)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolSpec:
+    """A pool of worker processes and the limits each worker runs under.
+
+    name: the pool's identity (one pool per name).
+    memory_bytes: the worker's memory limit.
+    limit_kind: which limit (a ``resource.RLIMIT_*`` constant, or a function returning one
+        when the pool starts: yowasp's WebAssembly Yosys reserves far more address space
+        than it uses, so formal workers limit ``RLIMIT_DATA`` there).
+    beyond_held: count ``memory_bytes`` on top of what the worker holds after importing
+        ``warm`` (a scorer that loaded torch holds gigabytes of address space).
+    warm: modules each worker imports when it starts.
+    max_workers: the pool's size (default: one per core).
+    """
+
+    name: str
+    memory_bytes: int
+    limit_kind: int | Callable[[], int] = resource.RLIMIT_AS
+    beyond_held: bool = False
+    warm: tuple[str, ...] = ()
+    max_workers: int | None = None
+
+
+_pools: dict[str, pebble.ProcessPool] = {}
+_lock = threading.Lock()
+
+
+def get_pool(spec: PoolSpec) -> pebble.ProcessPool:
+    """The pool of ``spec`` (started on first use, replaced if it broke)."""
+    with _lock:
+        pool = _pools.get(spec.name)
+        if pool is None or not pool.active:
+            sandbox.sweep_stale_workdirs()  # left by a process killed before it cleaned up
+            kind = spec.limit_kind() if callable(spec.limit_kind) else spec.limit_kind
+            pool = _pools[spec.name] = pebble.ProcessPool(
+                max_workers=spec.max_workers or os.cpu_count() or 1,
+                context=multiprocessing.get_context("fork"),
+                initializer=_start_worker,
+                initargs=(kind, spec.memory_bytes, spec.beyond_held, spec.warm),
+            )
+        return pool
+
+
+def in_process() -> bool:
+    """Whether jobs must run in the calling process: a daemonic process (a Gymnasium
+    AsyncVectorEnv worker, say) may not start a pool; it is itself disposable."""
+    return multiprocessing.current_process().daemon
+
+
+def _start_worker(kind: int, memory_bytes: int, beyond_held: bool, warm: tuple[str, ...]) -> None:
+    import importlib
+
+    for module in warm:
+        importlib.import_module(module)
+    limit = address_space_used() + memory_bytes if beyond_held else memory_bytes
+    hard = resource.getrlimit(kind)[1]
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(kind, (limit, limit))
+
+
+def address_space_used() -> int:
+    """Bytes of address space this process holds."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def guarded(function: Callable[..., Any], *args: Any) -> Any:
+    """Run ``function(*args)`` in a worker; a worker out of memory leaves with
+    :data:`OUT_OF_MEMORY` (the caller sees ``pebble.ProcessExpired`` with that exit code)."""
+    try:
+        return function(*args)
+    except MemoryError:
+        os._exit(OUT_OF_MEMORY)
+    except SystemError:
+        # A binding that failed to allocate can also surface as "error return without
+        # exception set" (seen on this machine): out of memory if the address space is full.
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit != resource.RLIM_INFINITY and address_space_used() > 0.9 * limit:
+            os._exit(OUT_OF_MEMORY)
+        raise
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether a job's failure was its worker running out of memory."""
+    return isinstance(error, MemoryError) or (
+        isinstance(error, pebble.ProcessExpired) and error.exitcode == OUT_OF_MEMORY
+    )
+
+
+def shutdown(name: str | None = None) -> None:
+    """Stop the pool ``name`` (default: every pool); each starts again on its next job."""
+    with _lock:
+        names = list(_pools) if name is None else [name]
+        for key in names:
+            pool = _pools.pop(key, None)
+            if pool is not None:
+                pool.stop()
+                pool.join()
+    sandbox.sweep_stale_workdirs()
+
+
+atexit.register(shutdown)
