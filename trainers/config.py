@@ -1,16 +1,24 @@
-"""Trainer configs: flat, documented dataclasses that load from (and save to) YAML.
+"""Trainer configs: documented dataclasses that load from (and save to) YAML.
 
-    cfg = load_config(DAPOConfig, "examples/configs/dapo_tiny.yaml", overrides=["lr=1e-5"])
+    cfg = load_config(DAPOConfig, "examples/configs/dapo_tiny.yaml", overrides=["lr=1e-5", "check.method=both"])
     save_config(cfg, "runs/x/config.yaml")
 
+A field whose type is itself a dataclass (``DAPOConfig.check``:
+:class:`verilog_env.CheckSettings`, ``DAPOConfig.reward``: :class:`verilog_env.RewardConfig`)
+is a YAML section, a nested mapping; dotted override keys reach into it
+(``check.seed=random``). A section class with a ``from_dict`` classmethod is read by it
+(``CheckSettings.from_dict`` parses ``seed: random`` and checks its keys), any other one
+field by field like the top level.
+
 Every mistake is a :class:`ConfigError` whose message fits on one line and names the
-fix: a missing file, YAML that does not parse, an unknown key (with the valid ones), a
-value of the wrong type.
+fix: a missing file, YAML that does not parse, an unknown key (with the valid ones, also
+inside a section), a value of the wrong type.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -50,6 +58,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
     if annotation is Any:
         return value
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return read_section(value, annotation, where)
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -74,6 +84,24 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {name}, got {type(value).__name__} {value!r}")
 
 
+def read_section(value: Any, cls: type, where: str) -> Any:
+    """A nested config section: an instance as is, a mapping (or an empty ``None``) read
+    by ``cls.from_dict`` when it has one, else field by field."""
+    if isinstance(value, cls):
+        return value
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of {cls.__name__} keys, got {type(value).__name__} {value!r}")
+    reader = getattr(cls, "from_dict", None)
+    if reader is None:
+        return config_from_dict(cls, value, source=where)
+    try:
+        return reader(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}: {' '.join(str(error).split())}") from None
+
+
 def config_from_dict(cls: type[C], data: Mapping[str, Any], *, source: str = "config") -> C:
     """Build ``cls`` from a mapping; unknown keys and wrong types are :class:`ConfigError`."""
     if not isinstance(data, Mapping):
@@ -81,8 +109,10 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any], *, source: str = "co
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:
+        moved = getattr(cls, "MOVED_KEYS", {})
+        hint = "".join(f" ({key} is now {moved[key]})" for key in unknown if key in moved)
         raise ConfigError(
-            f"{source}: unknown key(s) {', '.join(map(repr, unknown))} for {cls.__name__}; "
+            f"{source}: unknown key(s) {', '.join(map(repr, unknown))} for {cls.__name__}{hint}; "
             f"valid keys: {', '.join(fields)}"
         )
     hints = typing.get_type_hints(cls)
@@ -136,10 +166,28 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     return dict(loaded or {})
 
 
+def set_nested(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """``data[a][b] = value`` for ``dotted`` = ``"a.b"`` (sections made as needed)."""
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        elif dataclasses.is_dataclass(child) and not isinstance(child, type):
+            child = node[key] = plain(child)
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {dotted}: {key} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
 def load_config(cls: type[C], path: str | Path | None = None, overrides: Iterable[str] = ()) -> C:
-    """Load ``cls`` from a YAML file (or only from ``overrides`` when ``path`` is None)."""
+    """Load ``cls`` from a YAML file (or only from ``overrides`` when ``path`` is None);
+    dotted override keys reach into sections (``check.method=both``)."""
     data = read_yaml_mapping(path) if path is not None else {}
-    data.update(parse_overrides(overrides))
+    for key, value in parse_overrides(overrides).items():
+        set_nested(data, key, value)
     return config_from_dict(cls, data, source=str(path) if path is not None else "overrides")
 
 
@@ -147,11 +195,71 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
 
 
+def plain(value: Any) -> Any:
+    """``value`` as YAML-safe data: sections (dataclasses) as mappings, tuples as lists."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
 def save_config(config: Any, path: str | Path) -> Path:
-    """Write ``config`` as YAML (loadable again with :func:`load_config`)."""
+    """Write ``config`` as YAML, sections nested (loadable again with :func:`load_config`)."""
     yaml = _yaml()
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    data = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config_to_dict(config).items()}
-    p.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    p.write_text(yaml.safe_dump(plain(config), sort_keys=False), encoding="utf-8")
     return p
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's documentation: the string literal under it in the class body (a
+    base class's for inherited fields), else the ``name: text`` paragraph of the class
+    docstring (how :class:`verilog_env.CheckSettings` documents its fields)."""
+    import ast
+    import inspect
+    import re
+
+    docs: dict[str, str] = {}
+    try:
+        body = ast.parse(inspect.getsource(cls)).body[0].body
+        for node, nxt in itertools.pairwise(body):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)):
+                docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    except (OSError, TypeError, SyntaxError):
+        pass
+    names = {f.name for f in dataclasses.fields(cls)}
+    text = inspect.getdoc(cls) or ""
+    for match in re.finditer(r"^(\w+): (.+?)(?=^\w+: |^\*\*|^\s*$|\Z)", text, re.MULTILINE | re.DOTALL):
+        if match.group(1) in names:
+            docs.setdefault(match.group(1), " ".join(match.group(2).split()))
+    for base in cls.__mro__[1:]:
+        if dataclasses.is_dataclass(base):
+            for name, doc in field_docs(base).items():
+                docs.setdefault(name, doc)
+    return docs
+
+
+def describe_fields(cls: type) -> list[tuple[str, str, Any, str]]:
+    """(name, type, default, doc) of a config dataclass's fields (see :func:`field_docs`);
+    a section's default shows as ``"{...}"``."""
+    docs = field_docs(cls)
+    hints = typing.get_type_hints(cls)
+
+    def type_name(t: Any) -> str:
+        return t.__name__ if isinstance(t, type) else str(t).replace("typing.", "")
+
+    def default(f: dataclasses.Field) -> Any:
+        if f.default is not dataclasses.MISSING:
+            value = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            value = f.default_factory()
+        else:
+            return None
+        return "{...}" if dataclasses.is_dataclass(value) else value
+
+    return [(f.name, type_name(hints[f.name]), default(f), docs.get(f.name, "")) for f in dataclasses.fields(cls)]

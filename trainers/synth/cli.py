@@ -50,7 +50,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from .config import SECTIONS, CorpusSource, SynthConfig, describe_fields
+    from trainers.config import describe_fields
+
+    from .config import SECTIONS, CorpusSource, SynthConfig
 
     def show(cls, prefix: str = "") -> None:
         for name, kind, default, doc in describe_fields(cls):

@@ -3,8 +3,10 @@
     verilog-env synth run --config examples/configs/synth_example.yaml --set describe.model=NAME
 
 Top-level keys are the fields of :class:`SynthConfig`; the sections (``intake``,
-``dedup``, ``decontam``, ``describe``, ``regenerate``, ``verify``, ``difficulty``,
-``output``) are the dataclasses below, and ``corpus`` is a list of :class:`CorpusSource`.
+``dedup``, ``decontam``, ``describe``, ``regenerate``, ``difficulty``, ``output``) are
+the dataclasses below, ``check`` is the equivalence checker's
+:class:`verilog_env.CheckSettings` (seed, cycles, timeout, method, ...: used by the
+self-check and verify stages), and ``corpus`` is a list of :class:`CorpusSource`.
 Every mistake (an unknown key anywhere, a value of the wrong type, a missing file) is a
 :class:`~trainers.config.ConfigError` whose message is one line.
 """
@@ -12,18 +14,16 @@ Every mistake (an unknown key anywhere, a value of the wrong type, a missing fil
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from trainers.config import (
-    ConfigError,
     config_from_dict,
-    parse_overrides,
-    read_yaml_mapping,
+    load_config,
+    read_section,
 )
+from verilog_env import CheckSettings
 
 DEFAULT_DECONTAM_SUITES = ("verilogeval-v2-spec-to-rtl", "rtllm-v1.1")
 
@@ -202,17 +202,6 @@ class RegenerateConfig(LLMConfig):
 
 
 @dataclasses.dataclass
-class VerifyConfig:
-    """Step 4: the equivalence checker."""
-
-    seed: int = 0
-    cycles: int | None = None
-    """Stimulus length in cycles (None: the checker's default)."""
-    timeout: float = 10.0
-    """Seconds per compile and per simulation."""
-
-
-@dataclasses.dataclass
 class DifficultyConfig(LLMConfig):
     """Step 5 (optional): drop problems a base model already solves in k tries."""
 
@@ -265,7 +254,7 @@ SECTIONS: dict[str, type] = {
     "decontam": DecontamConfig,
     "describe": DescribeConfig,
     "regenerate": RegenerateConfig,
-    "verify": VerifyConfig,
+    "check": CheckSettings,
     "difficulty": DifficultyConfig,
     "output": OutputConfig,
 }
@@ -275,18 +264,31 @@ SECTIONS: dict[str, type] = {
 class SynthConfig:
     """The whole round-trip synthesis run (see README of trainers/synth and the example config)."""
 
+    MOVED_KEYS = {"verify": "check"}  # not a field: hints for configs written before issue 14
+
     output_dir: str = "runs/synth"
     """Where datasets, report, verdicts and the resumable state (state.sqlite) go."""
     corpus: list[Any] = dataclasses.field(default_factory=list)
     """Sources of Verilog: a list of CorpusSource mappings (a bare string is a path)."""
     intake: Any = dataclasses.field(default_factory=IntakeConfig)
+    """Step 1: splitting the corpus into units (:class:`IntakeConfig`)."""
     dedup: Any = dataclasses.field(default_factory=DedupConfig)
+    """Near-duplicate removal (:class:`DedupConfig`)."""
     decontam: Any = dataclasses.field(default_factory=DecontamConfig)
+    """Benchmark decontamination (:class:`DecontamConfig`)."""
     describe: Any = dataclasses.field(default_factory=DescribeConfig)
+    """Step 2: the describing LLM (:class:`DescribeConfig`)."""
     regenerate: Any = dataclasses.field(default_factory=RegenerateConfig)
-    verify: Any = dataclasses.field(default_factory=VerifyConfig)
+    """Step 3: the regenerating reasoning LLM (:class:`RegenerateConfig`)."""
+    check: Any = dataclasses.field(default_factory=CheckSettings)
+    """Step 4 (and the self-check): the equivalence checker's settings, a
+    :class:`verilog_env.CheckSettings` (``seed``, ``cycles``, ``timeout``, ``method``:
+    ``sim`` / ``formal`` / ``both``, ``formal_budget``, ``formal_fallback``,
+    ``batch_size``, ``isolate``)."""
     difficulty: Any = dataclasses.field(default_factory=DifficultyConfig)
+    """Step 5 (optional): the difficulty filter (:class:`DifficultyConfig`)."""
     output: Any = dataclasses.field(default_factory=OutputConfig)
+    """What is written (:class:`OutputConfig`)."""
     max_consecutive_failures: int = 8
     """Stop the run when this many requests in a row fail for good (the server is down or
     refusing); what finished is kept, and rerunning resumes. A request that failed (say,
@@ -299,14 +301,7 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         for name, cls in SECTIONS.items():
-            value = getattr(self, name)
-            if isinstance(value, cls):
-                continue
-            if value is None:
-                value = {}
-            if not isinstance(value, Mapping):
-                raise ValueError(f"{name}: expected a mapping of keys to values, got {type(value).__name__}")  # noqa: TRY004 - becomes a ConfigError
-            setattr(self, name, config_from_dict(cls, value, source=name))
+            setattr(self, name, read_section(getattr(self, name), cls, name))
         sources = []
         for i, item in enumerate(self.corpus or []):
             if isinstance(item, CorpusSource):
@@ -325,60 +320,8 @@ class SynthConfig:
         return dataclasses.asdict(self)
 
 
-def _set_nested(data: dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    node = data
-    for key in keys[:-1]:
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {dotted}: {key} is not a section")
-        node = child
-    node[keys[-1]] = value
-
-
 def load_synth_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> SynthConfig:
     """Load a :class:`SynthConfig` from YAML, then apply ``KEY=VALUE`` overrides (dotted keys
     reach into sections: ``describe.model=NAME``). Relative paths are relative to the
     current directory."""
-    data = read_yaml_mapping(path) if path is not None else {}
-    source = str(path) if path is not None else "overrides"
-    for key, value in parse_overrides(overrides).items():
-        _set_nested(data, key, value)
-    return config_from_dict(SynthConfig, data, source=source)
-
-
-def describe_fields(cls: type) -> list[tuple[str, str, Any, str]]:
-    """(name, type, default, doc) of a config dataclass's fields, docs taken from the source
-    (the string literal under each field)."""
-    import ast
-    import inspect
-
-    docs: dict[str, str] = {}
-    try:
-        tree = ast.parse(inspect.getsource(cls))
-        body = tree.body[0].body
-        for node, nxt in itertools.pairwise(body):
-            if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
-                docs[node.target.id] = " ".join(str(nxt.value.value).split())
-    except (OSError, TypeError, SyntaxError):
-        pass
-    for base in cls.__mro__[1:]:  # fields documented in a base class (LLMConfig)
-        if dataclasses.is_dataclass(base):
-            for name, _, _, doc in describe_fields(base):
-                docs.setdefault(name, doc)
-    hints = typing.get_type_hints(cls)
-
-    def type_name(t: Any) -> str:
-        return t.__name__ if isinstance(t, type) else str(t).replace("typing.", "")
-
-    def default(f: dataclasses.Field) -> Any:
-        if f.default is not dataclasses.MISSING:
-            return f.default
-        if f.default_factory is not dataclasses.MISSING:
-            value = f.default_factory()
-            return "{...}" if dataclasses.is_dataclass(value) else value
-        return None
-
-    return [(f.name, type_name(hints[f.name]), default(f), docs.get(f.name, "")) for f in dataclasses.fields(cls)]
+    return load_config(SynthConfig, path, overrides)

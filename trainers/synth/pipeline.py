@@ -210,7 +210,7 @@ class _Run:
     def _check(self, pairs):
         from .verify import check_pairs
 
-        return check_pairs(pairs, self.store, self.config.verify, progress=self.progress)
+        return check_pairs(pairs, self.store, self.config.check, progress=self.progress)
 
     # --- stages
 

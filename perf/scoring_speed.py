@@ -7,7 +7,7 @@ whitespace changed, an unused helper module appended, a block comment inserted),
 two texts are equal and the exact-text cache never answers. Variants that differ only in
 whitespace and comments have the same tokens, and a pass of one answers the others (the
 report counts them; ``--exact-cache-only`` simulates every text). All of them are scored
-with the suite's official flow (:func:`benchmarks.official.score_many`, every core), and
+with the suite's official flow (:func:`benchmarks.scoring.score_pairs`, every core), and
 the report gives the wall time, the outcome counts and the pass count, which must equal
 (references that pass) x samples: a variant that changed a verdict would show here.
 
@@ -41,7 +41,8 @@ import sys
 import time
 from pathlib import Path
 
-from .official import default_data_root, default_workers, reference_as_sample, score_many
+from .official import default_data_root, reference_as_sample
+from .scoring import default_workers, score_pairs
 from .registry import EvalProblem, get_eval_suite
 
 TARGET_SECONDS = 120.0
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    scores = score_many(suite, pairs, workers=workers, progress=True)
+    scores = score_pairs(suite, pairs, workers=workers, progress=True)
     wall = time.perf_counter() - started
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     child_cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
