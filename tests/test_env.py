@@ -167,3 +167,18 @@ def test_gym_loop_example_runs():
     assert out.returncode == 0, out.stderr
     assert out.stdout.count(": compile_error (reward 0)") == 2
     assert out.stdout.count(": equivalent (reward 1)") == 2
+
+
+def test_check_settings_method_both_reaches_the_env_reward():
+    """CheckSettings(method="both") given to the environment (here through gymnasium.make)
+    scores a simulation-passing, formally refuted answer 0; the default settings pay it."""
+    from formal_trap import BOTH, PROBLEM, RIGHT_RESPONSE, TRAP_RESPONSE
+
+    def reward(check: CheckSettings, response: str) -> float:
+        env = gymnasium.make("verilog_env/VerilogSpec-v0", suite=[PROBLEM], check=check)
+        env.reset(seed=0)
+        return env.step(response)[1]
+
+    assert reward(CheckSettings(), TRAP_RESPONSE) == 1.0  # random simulation misses the bug
+    assert reward(BOTH, TRAP_RESPONSE) == 0.0
+    assert reward(BOTH, RIGHT_RESPONSE) == 1.0
