@@ -245,6 +245,12 @@ def score_many(
     return [Score(reward_of(p, v, config), p, v) for p, v in zip(parsed, verdicts)]
 
 
-def score_response(target: Problem | str, response: str, config: RewardConfig = RewardConfig(), **kw: Any) -> Score:
+def score_response(
+    target: Problem | str,
+    response: str,
+    config: RewardConfig = RewardConfig(),
+    settings: CheckSettings | None = None,
+    **knobs: Any,
+) -> Score:
     """Score one response (see :func:`score_many`)."""
-    return score_many([(target, response)], config, **kw)[0]
+    return score_many([(target, response)], config, settings, **knobs)[0]
