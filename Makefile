@@ -28,7 +28,7 @@ demo: setup
 	$(VENV)/bin/verilog-env train demo
 
 bench: setup
-	$(PY) -m benchmarks.verifier_speed
+	$(PY) -m perf.verifier_speed
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache runs

@@ -1,4 +1,7 @@
-"""Evaluation suites and benchmark scripts (VerilogEval v2, RTLLM, verifier speed).
+"""Model evaluation: suites (VerilogEval v2, RTLLM), pass@k, generation back ends, the run harness.
+
+The performance scripts (verifier speed, scoring speed, reward service load, formal and
+mutation reports) live in the repository's ``perf/`` folder, outside the package.
 
 Importing the package registers the built-in suites (:mod:`benchmarks.suites`); it pulls in
 no simulator, pyslang, torch or HTTP client.

@@ -42,7 +42,7 @@ tests score every reference through this flow and compare with ``manifest.json``
   machine (Icarus 11, reference as sample): Prob144_conwaylife, the slowest problem,
   simulates in 5.7 s instead of 6.9 s (and 14.7 s instead of 18.2 s, median of 3, on the
   same machine under heavy load from other jobs): about 17-20 % less; Prob082_lfsr32
-  1.2 s instead of 1.6 s. ``benchmarks.scoring_speed --profile`` repeats the measurement.
+  1.2 s instead of 1.6 s. ``perf.scoring_speed --profile`` repeats the measurement.
   It also means no ``wave.vcd`` counts against the sandbox's file-size limit. Set
   ``suite.dump_waveforms = True`` for upstream's exact command line.
 * Screening (on unless ``--no-screen``, :mod:`benchmarks.screen`): a sample that could

@@ -24,7 +24,7 @@ Two parts, both on the shared benchmark references (VerilogEval v2, RTLLM v1.1):
   reason), and how formal ended on the rest (proven, bounded, unknown because of the
   reference).
 
-    python -m benchmarks.formal_report [--per-ref 3] [--budget 10] [--out reports/formal.json] [--no-benign]
+    python -m perf.formal_report [--per-ref 3] [--budget 10] [--out reports/formal.json] [--no-benign]
 
 All checks go through ``check_requests`` and so use every core.
 
@@ -40,12 +40,13 @@ import json
 import os
 import platform
 import re
-import statistics
 import sys
 import time
-import zlib
 from pathlib import Path
 
+from benchmarks.references import Reference
+from perf import add_data_argument, references_or_exit, time_stats
+from perf.mutation_report import sample_mutants
 from verilog_env import (
     CheckRequest,
     Status,
@@ -55,49 +56,11 @@ from verilog_env import (
     shutdown,
 )
 from verilog_env.sim import icarus
-from verilog_env.testing.mutation import mutants
-
-DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
 
 
-def load_references(shared: Path) -> list[dict]:
-    manifest_path = shared / "manifest.json"
-    if not manifest_path.is_file():
-        sys.exit(f"formal_report: no manifest.json under {shared}; pass --shared PATH/TO/benchmarks")
-    refs = []
-    for entry in json.loads(manifest_path.read_text())["problems"]:
-        golden = (shared / entry["files"]["reference"]).read_text()
-        refs.append(
-            {
-                "key": f"{entry['suite']}/{entry['id']}",
-                "golden": golden,
-                "top": entry["reference_module"],
-                "candidate_top": entry["top_module"],
-            }
-        )
-    return refs
-
-
-def as_candidate(ref: dict, text: str) -> str:
-    return re.sub(rf"\b{re.escape(ref['top'])}\b", ref["candidate_top"], text)
-
-
-def reference_seed(key: str, seed: int) -> int:
-    """The per-reference mutant seed of tests/mutation_report.py (same mutants)."""
-    return zlib.crc32(f"{seed}:{key}".encode())
-
-
-def _stats(seconds: list[float]) -> dict:
-    if not seconds:
-        return {"n": 0}
-    ordered = sorted(seconds)
-    return {
-        "n": len(ordered),
-        "median_s": round(statistics.median(ordered), 3),
-        "p95_s": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
-        "max_s": round(ordered[-1], 3),
-        "mean_s": round(statistics.fmean(ordered), 3),
-    }
+def _request(ref: Reference, text: str | None = None) -> CheckRequest:
+    """``text`` (default: the golden), named as a solution, checked against ``ref``'s golden."""
+    return CheckRequest(ref.golden, ref.as_candidate(text), ref.golden_top, ref.candidate_top)
 
 
 def _formal(verdict) -> dict:
@@ -132,8 +95,8 @@ def _reason_key(info: dict) -> str:
     return f"{info.get('code', 'unknown')}: {reason[:120]}"
 
 
-def run_self(refs: list[dict], budget: float, seed: int) -> dict:
-    requests = [CheckRequest(r["golden"], as_candidate(r, r["golden"]), r["top"], r["candidate_top"]) for r in refs]
+def run_self(refs: list[Reference], budget: float, seed: int) -> dict:
+    requests = [_request(r) for r in refs]
     started = time.perf_counter()
     verdicts = check_requests(requests, method="formal", formal_budget=budget, seed=seed, progress=True)
     elapsed = time.perf_counter() - started
@@ -153,14 +116,14 @@ def run_self(refs: list[dict], budget: float, seed: int) -> dict:
         seconds.append(total)
         without_golden.append(max(0.0, total - golden))
         per_reference.append(
-            {"ref": ref["key"], "status": verdict.status.value, "result": result, "engine": info.get("engine"),
+            {"ref": ref.key, "status": verdict.status.value, "result": result, "engine": info.get("engine"),
              "seconds": round(total, 3), "golden_synthesis_s": round(golden, 3)}
         )
         if result != "proven":
             reasons[_reason_key(info) if info else verdict.reason[:120]] += 1
             listed.append(
                 {
-                    "ref": ref["key"],
+                    "ref": ref.key,
                     "status": verdict.status.value,
                     "result": result,
                     "depth_cycles": info.get("depth"),
@@ -174,19 +137,18 @@ def run_self(refs: list[dict], budget: float, seed: int) -> dict:
         "proofs_where_golden_outputs_can_be_x": leaning_on_x,
         "non_proven_by_reason": dict(reasons.most_common()),
         "non_proven": listed,
-        "seconds_per_check": _stats(seconds),
-        "seconds_per_check_excluding_golden_synthesis": _stats(without_golden),
+        "seconds_per_check": time_stats(seconds, "s"),
+        "seconds_per_check_excluding_golden_synthesis": time_stats(without_golden, "s"),
         "wall_seconds": round(elapsed, 1),
         "per_reference": per_reference,
     }
 
 
-def run_mutants(refs: list[dict], per_ref: int, budget: float, seed: int, cycles: int) -> dict:
+def run_mutants(refs: list[Reference], per_ref: int, budget: float, seed: int, cycles: int) -> dict:
     jobs = []
     for ref in refs:
-        for mutant in mutants(ref["golden"], seed=reference_seed(ref["key"], seed), limit=per_ref):
-            jobs.append((ref, mutant))
-    requests = [CheckRequest(r["golden"], as_candidate(r, m.text), r["top"], r["candidate_top"]) for r, m in jobs]
+        jobs.extend((ref, mutant) for mutant in sample_mutants(ref, per_ref, seed))
+    requests = [_request(r, m.text) for r, m in jobs]
     started = time.perf_counter()
     verdicts = check_requests(requests, method="both", formal_budget=budget, seed=seed, cycles=cycles, progress=True)
     elapsed = time.perf_counter() - started
@@ -210,7 +172,7 @@ def run_mutants(refs: list[dict], per_ref: int, budget: float, seed: int, cycles
         total, golden = _seconds(verdict) if "formal" in verdict.timings else (info.get("seconds", 0.0), 0.0)
         added.append(total)
         added_without_golden.append(max(0.0, total - golden))
-        entry = {"ref": ref["key"], "kind": mutant.kind, "mutation": mutant.description}
+        entry = {"ref": ref.key, "kind": mutant.kind, "mutation": mutant.description}
         if result == "refuted":
             cex = verdict.counterexample
             refuted.append(
@@ -230,8 +192,8 @@ def run_mutants(refs: list[dict], per_ref: int, budget: float, seed: int, cycles
         "formal_on_simulation_passed": dict(after_sim),
         "refuted_only_by_formal": len(refuted),
         "by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
-        "added_seconds_when_formal_runs": _stats(added),
-        "added_seconds_when_formal_runs_excluding_golden_synthesis": _stats(added_without_golden),
+        "added_seconds_when_formal_runs": time_stats(added, "s"),
+        "added_seconds_when_formal_runs_excluding_golden_synthesis": time_stats(added_without_golden, "s"),
         "added_seconds_per_mutant_overall": round(total_added / max(1, len(jobs)), 4),
         "undecided_by_reason": dict(reasons.most_common()),
         "refuted": refuted,
@@ -241,21 +203,21 @@ def run_mutants(refs: list[dict], per_ref: int, budget: float, seed: int, cycles
     }
 
 
-def run_known_misses(refs: list[dict], path: Path, budget: float, cycles: int) -> dict:
+def run_known_misses(refs: list[Reference], path: Path, budget: float, cycles: int) -> dict:
     """Re-check the mutants the simulation checker is known to miss (``reports/mutants.json``:
     its ``missed`` list, mutants the benchmarks' own testbenches reject) with method="both"."""
     data = json.loads(path.read_text())
-    by_key = {r["key"]: r for r in refs}
+    by_key = {r.key: r for r in refs}
     jobs = []
     for entry in data.get("missed", []):
         ref = by_key.get(entry["ref"])
         if ref is None:
             continue
-        for mutant in mutants(ref["golden"], seed=reference_seed(ref["key"], data["seed"]), limit=data["per_ref"]):
+        for mutant in sample_mutants(ref, data["per_ref"], data["seed"]):
             if mutant.description == entry["mutant"]:
                 jobs.append((ref, mutant))
                 break
-    requests = [CheckRequest(r["golden"], as_candidate(r, m.text), r["top"], r["candidate_top"]) for r, m in jobs]
+    requests = [_request(r, m.text) for r, m in jobs]
     verdicts = check_requests(requests, method="both", formal_budget=budget, seed=data["seed"], cycles=cycles)
     counts: collections.Counter = collections.Counter()
     listed = []
@@ -264,14 +226,14 @@ def run_known_misses(refs: list[dict], path: Path, budget: float, cycles: int) -
         result = info.get("result", f"simulation:{verdict.status.value}")
         counts[result] += 1
         cex = verdict.counterexample
-        listed.append({"ref": ref["key"], "mutation": mutant.description, "result": result,
+        listed.append({"ref": ref.key, "mutation": mutant.description, "result": result,
                        "engine": info.get("engine"), "tick": cex.tick if cex is not None else None,
                        "depth_cycles": info.get("depth"), "reason": verdict.reason[:300]})
     return {"source": str(path), "listed": len(data.get("missed", [])), "found": len(jobs),
             "formal": dict(counts), "mutants": listed}
 
 
-def benign_answers(refs: list[dict]) -> list[tuple[str, CheckRequest]]:
+def benign_answers(refs: list[Reference]) -> list[tuple[str, CheckRequest]]:
     """(label, request) for every right answer of the benign part (see the module docstring)."""
     tests = Path(__file__).resolve().parents[1] / "tests"
     if str(tests) not in sys.path:
@@ -280,19 +242,17 @@ def benign_answers(refs: list[dict]) -> list[tuple[str, CheckRequest]]:
 
     out = []
     for ref in refs:
-        out.append((f"{ref['key']} (itself)", CheckRequest(ref["golden"], as_candidate(ref, ref["golden"]), ref["top"],
-                                                           ref["candidate_top"])))
+        out.append((f"{ref.key} (itself)", _request(ref)))
         for name, rewrite in ALL_REWRITES.items():
-            text = rewrite(ref["golden"], ref["top"])
+            text = rewrite(ref.golden, ref.golden_top)
             if text is not None:
-                out.append((f"{ref['key']} ({name})", CheckRequest(ref["golden"], as_candidate(ref, text), ref["top"],
-                                                                   ref["candidate_top"])))
+                out.append((f"{ref.key} ({name})", _request(ref, text)))
     for problem in load_suite("starter"):
         out.append((f"starter/{problem.id} (itself)", CheckRequest(problem.golden, problem.golden, problem.top)))
     return out
 
 
-def run_benign(refs: list[dict], budget: float, seed: int, cycles: int) -> dict:
+def run_benign(refs: list[Reference], budget: float, seed: int, cycles: int) -> dict:
     answers = benign_answers(refs)
     requests = [request for _, request in answers]
     started = time.perf_counter()
@@ -330,7 +290,7 @@ def run_benign(refs: list[dict], budget: float, seed: int, cycles: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="path to shared/benchmarks")
+    add_data_argument(parser)
     parser.add_argument("--out", type=Path, default=Path("reports/formal.json"))
     parser.add_argument("--per-ref", type=int, default=3, help="mutants per reference (0: skip the mutant part)")
     parser.add_argument("--budget", type=float, default=10.0, help="formal seconds per check")
@@ -343,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     formal.tools()
-    refs = load_references(args.shared)
+    refs = references_or_exit(args.data, "formal_report")
     if args.limit:
         refs = refs[: args.limit]
     started = time.perf_counter()

@@ -1,10 +1,11 @@
 """Mutation comparison: the benchmarks' own testbenches vs. the equivalence checker.
 
-For every reference that passes its own testbench, take seeded single-point mutants
-(``tests/mutation.py``), run each through the benchmark's own testbench
-(``benchmarks.verilogeval`` / ``benchmarks.rtllm`` official scoring, via
-``tests/official_testbench.py``) and through ``verilog_env.check_many`` (one call per
-reference, all its mutants), and count per mutation kind:
+For every reference that passes its own testbench (:mod:`benchmarks.references`), take
+seeded single-point mutants (:mod:`verilog_env.testing.mutation`), run each through the
+benchmark's own testbench (``benchmarks.verilogeval`` / ``benchmarks.rtllm`` official
+scoring, :meth:`~benchmarks.references.Reference.run_official`) and through
+``verilog_env.check_many`` (one call per reference, all its mutants), and count per
+mutation kind:
 
 - ``mutants``: generated (and elaborated by pyslang);
 - ``official_rejected``: the benchmark's own testbench fails the mutant;
@@ -15,7 +16,7 @@ reference, all its mutants), and count per mutation kind:
 
 Usage (from the repository root)::
 
-    python tests/mutation_report.py --out reports/mutants.json [--per-ref N] [--seed S] [--method both]
+    python -m perf.mutation_report --out reports/mutants.json [--per-ref N] [--seed S] [--method both] [--data PATH]
 """
 
 from __future__ import annotations
@@ -33,16 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-HERE = Path(__file__).resolve().parent
-for path in (str(HERE), str(HERE.parent)):
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-import verilog_env  # noqa: E402
-from verilog_env.testing.mutation import KINDS, Mutant, mutants  # noqa: E402
-from official_testbench import run_official_detailed  # noqa: E402
-from shared_data import Reference, references  # noqa: E402
-
+import verilog_env
+from benchmarks.references import Reference, load_references
+from perf import add_data_argument, references_or_exit
+from verilog_env.testing.mutation import KINDS, Mutant, mutants
 
 # Why the checker (default settings: 1,000 cycles, seed 0) misses what a benchmark's own
 # testbench catches: the causes found by investigating every miss of `--per-ref 12
@@ -103,8 +98,9 @@ def reference_seed(ref: Reference, seed: int) -> int:
     return zlib.crc32(f"{seed}:{ref.key}".encode())
 
 
-def eligible_references() -> list[Reference]:
-    return [r for r in references() if r.passes_own_testbench]
+def eligible_references(data: str | os.PathLike | None = None) -> list[Reference]:
+    """The references that pass their own testbench (data root: see :func:`~benchmarks.references.load_references`)."""
+    return [r for r in load_references(data) if r.passes_own_testbench]
 
 
 def sample_mutants(ref: Reference, per_ref: int, seed: int = 0) -> list[Mutant]:
@@ -137,7 +133,7 @@ def evaluate(
         run_dir = base / str(index)
         t0 = time.perf_counter()
         try:
-            result = run_official_detailed(ref, ref.as_candidate(mutant.text), run_dir)
+            result = ref.run_official(ref.as_candidate(mutant.text), run_dir)
         finally:
             _rmtree(run_dir)
         return Record(
@@ -255,6 +251,7 @@ def format_summary(summary: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="JSON report path")
+    add_data_argument(parser)
     parser.add_argument("--per-ref", type=int, default=12, help="mutants per reference (default 12)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="parallel official testbench runs")
@@ -264,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the checker's method (default sim; both: formal proof of what simulation passes)")
     args = parser.parse_args(argv)
 
-    refs = [r for r in eligible_references() if args.only is None or args.only in r.key]
+    eligible = [r for r in references_or_exit(args.data, "mutation_report") if r.passes_own_testbench]
+    refs = [r for r in eligible if args.only is None or args.only in r.key]
     started = time.perf_counter()
     records = evaluate(refs, args.per_ref, seed=args.seed, threads=args.threads,
                        log=lambda s: print(s, file=sys.stderr), method=args.method)

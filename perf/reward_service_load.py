@@ -11,7 +11,7 @@ do (OpenRLHF's ``n_samples_per_prompt``). Reports sustained scores per second, r
 latency (median, p95, max), errors, mean reward per kind of answer, and how the server
 batched the requests (from ``/health``), and writes it all as JSON.
 
-    python -m benchmarks.reward_service_load [--clients 64] [--seconds 30] \\
+    python -m perf.reward_service_load [--clients 64] [--seconds 30] \\
         [--out reports/reward_service_load.json] [--url http://host:port] \\
         [--samples-per-prompt N] [--compare-unbatched] [--server-config JSON]
 

@@ -11,7 +11,7 @@ with the suite's official flow (:func:`benchmarks.scoring.score_pairs`, every co
 the report gives the wall time, the outcome counts and the pass count, which must equal
 (references that pass) x samples: a variant that changed a verdict would show here.
 
-    python -m benchmarks.scoring_speed [--suite verilogeval-v2-spec-to-rtl] [--samples 20] \\
+    python -m perf.scoring_speed [--suite verilogeval-v2-spec-to-rtl] [--samples 20] \\
         [--data ../shared/benchmarks] [--workers N] [--exact-cache-only] [--profile] \\
         [--out reports/scoring_speed.json]
 
@@ -41,9 +41,10 @@ import sys
 import time
 from pathlib import Path
 
-from .official import default_data_root, reference_as_sample
-from .scoring import default_workers, score_pairs
-from .registry import EvalProblem, get_eval_suite
+from benchmarks.official import default_data_root, reference_as_sample
+from benchmarks.registry import EvalProblem, get_eval_suite
+from benchmarks.scoring import default_workers, score_pairs
+from perf import add_data_argument
 
 TARGET_SECONDS = 120.0
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--suite", default="verilogeval-v2-spec-to-rtl")
     parser.add_argument("--samples", type=int, default=20, help="distinct samples per problem (default 20)")
-    parser.add_argument("--data", default=None, help="benchmark data root (default: $VERILOG_ENV_BENCHMARKS or ../shared/benchmarks)")
+    add_data_argument(parser)
     parser.add_argument("--workers", type=int, default=None, help="parallel scorers (default: cores + 1)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N problems")
     parser.add_argument("--profile", action="store_true", help="add a compile/simulation profile")

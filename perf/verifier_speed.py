@@ -13,7 +13,7 @@ writes a JSON report with:
   ``check_requests`` (all cores, grouped simulations), on fresh workers (first pass)
   and again with the golden records cached and slow problems scheduled first.
 
-    python -m benchmarks.verifier_speed [--shared ../shared/benchmarks] [--out reports/verifier_speed.json]
+    python -m perf.verifier_speed [--data ../shared/benchmarks] [--out reports/verifier_speed.json]
 
 Targets (issue #2): median single-clock check <= 30 ms; >= 60 checks/s on 2 cores.
 """
@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import sys
 import time
@@ -32,75 +31,48 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from verilog_env import CheckRequest, Status, check_equivalence, check_requests, shutdown
-from verilog_env.equiv.check import DEFAULT_CYCLES
+from benchmarks.references import Reference
+from perf import add_data_argument, references_or_exit, time_stats
+from verilog_env import (
+    CheckRequest,
+    Status,
+    check_equivalence,
+    check_requests,
+    shutdown,
+)
+from verilog_env.equiv.settings import DEFAULT_CYCLES
 from verilog_env.hdl.design import DesignError, analyze
 from verilog_env.sim import icarus
 from verilog_env.testing.mutation import mutants
 
-DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks"
 
-
-def load_references(shared: Path) -> list[dict]:
-    manifest_path = shared / "manifest.json"
-    if not manifest_path.is_file():
-        sys.exit(f"verifier_speed: no manifest.json under {shared}; pass --shared PATH/TO/benchmarks")
-    manifest = json.loads(manifest_path.read_text())
-    refs = []
-    for entry in manifest["problems"]:
-        golden = (shared / entry["files"]["reference"]).read_text()
-        candidate = re.sub(rf"\b{re.escape(entry['reference_module'])}\b", entry["top_module"], golden)
-        refs.append(
-            {
-                "key": f"{entry['suite']}/{entry['id']}",
-                "golden": golden,
-                "candidate": candidate,
-                "top": entry["reference_module"],
-                "candidate_top": entry["top_module"],
-            }
-        )
-    return refs
-
-
-def _stats(seconds: list[float]) -> dict:
-    if not seconds:
-        return {"n": 0}
-    ordered = sorted(seconds)
-    return {
-        "n": len(ordered),
-        "median_ms": round(statistics.median(ordered) * 1000, 2),
-        "p95_ms": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000, 2),
-        "max_ms": round(ordered[-1] * 1000, 2),
-        "mean_ms": round(statistics.fmean(ordered) * 1000, 2),
-    }
-
-
-def _clock_count(ref: dict) -> int | None:
+def _clock_count(ref: Reference) -> int | None:
     try:
-        return len(analyze(ref["golden"], name="golden.v", role="golden", top=ref["top"]).clocks)
+        return len(analyze(ref.golden, name="golden.v", role="golden", top=ref.golden_top).clocks)
     except DesignError:
         return None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="path to shared/benchmarks")
+    add_data_argument(parser)
+    parser.add_argument("--limit", type=int, default=0, help="only the first N references (0: all; a quick run)")
     parser.add_argument("--out", type=Path, default=Path("reports/verifier_speed.json"))
     parser.add_argument("--mutants-per-ref", type=int, default=3)
     parser.add_argument("--cycles", type=int, default=DEFAULT_CYCLES)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    refs = load_references(args.shared)
-    requests: list[tuple[str, CheckRequest, dict]] = []
+    refs = references_or_exit(args.data, "verifier_speed")[: args.limit or None]
+    requests: list[tuple[str, CheckRequest, Reference]] = []
     for ref in refs:
-        requests.append(("self", CheckRequest(ref["golden"], ref["candidate"], ref["top"], ref["candidate_top"]), ref))
-        for mutant in mutants(ref["golden"], seed=args.seed, limit=args.mutants_per_ref):
-            text = re.sub(rf"\b{re.escape(ref['top'])}\b", ref["candidate_top"], mutant.text)
-            requests.append(("mutant", CheckRequest(ref["golden"], text, ref["top"], ref["candidate_top"]), ref))
+        requests.append(("self", CheckRequest(ref.golden, ref.as_candidate(), ref.golden_top, ref.candidate_top), ref))
+        for mutant in mutants(ref.golden, seed=args.seed, limit=args.mutants_per_ref):
+            text = ref.as_candidate(mutant.text)
+            requests.append(("mutant", CheckRequest(ref.golden, text, ref.golden_top, ref.candidate_top), ref))
 
-    clocks = {ref["key"]: _clock_count(ref) for ref in refs}
-    check_equivalence(refs[0]["golden"], refs[0]["candidate"], top=refs[0]["top"])  # start the worker pool
+    clocks = {ref.key: _clock_count(ref) for ref in refs}
+    check_equivalence(refs[0].golden, refs[0].as_candidate(), top=refs[0].golden_top)  # start the worker pool
 
     latency: dict[str, list[float]] = {
         "self": [], "self_single_clock": [], "self_repeat": [], "self_repeat_single_clock": [], "mutant": [], "all": []
@@ -115,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - start
         latency[kind].append(elapsed)
         latency["all"].append(elapsed)
-        single_clock = clocks[ref["key"]] is not None and clocks[ref["key"]] <= 1
+        single_clock = clocks[ref.key] is not None and clocks[ref.key] <= 1
         if kind == "self" and single_clock:
             latency["self_single_clock"].append(elapsed)
         statuses[kind][verdict.status.value] = statuses[kind].get(verdict.status.value, 0) + 1
@@ -133,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # Throughput: everything at once, first with fresh workers (nothing cached, costs
     # unknown), then again (golden records cached, slow problems scheduled first).
-    from verilog_env.equiv import check as check_module
+    # The module that schedules checks keeps each golden's last cost; forget them for the first pass.
+    check_module = sys.modules[check_requests.__module__]
 
     throughput = {}
     for phase in ("first_pass", "second_pass"):
@@ -158,10 +131,11 @@ def main(argv: list[str] | None = None) -> int:
             "simulator": icarus.version(),
             "platform": platform.platform(),
         },
-        "settings": {"cycles": args.cycles, "seed": args.seed, "mutants_per_ref": args.mutants_per_ref},
+        "settings": {"cycles": args.cycles, "seed": args.seed, "mutants_per_ref": args.mutants_per_ref,
+                     **({"limit": args.limit} if args.limit else {})},
         "references": len(refs),
         "checks": len(requests),
-        "latency": {kind: _stats(values) for kind, values in latency.items()},
+        "latency": {kind: time_stats(values) for kind, values in latency.items()},
         "statuses": statuses,
         "throughput": throughput,
         "targets": {

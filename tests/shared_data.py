@@ -1,63 +1,31 @@
 """Access to the benchmark data beside the checkout (``../shared/benchmarks``).
 
-Tests read VerilogEval v2 and RTLLM v1.1 exactly as upstream ships them, through the
-manifest. Set ``VERILOG_ENV_SHARED`` to point elsewhere.
+Tests read VerilogEval v2 and RTLLM v1.1 exactly as upstream ships them, through the suites'
+loaders (:func:`benchmarks.references.load_references`). Set ``VERILOG_ENV_BENCHMARKS`` to
+point elsewhere.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-import re
 from functools import lru_cache
 from pathlib import Path
 
+from benchmarks.official import default_data_root
+from benchmarks.references import Reference, load_references
+
 REPO = Path(__file__).resolve().parents[1]
+
+__all__ = ["ICARUS_UNSUPPORTED", "REPO", "Reference", "references", "shared_benchmarks"]
 
 
 def shared_benchmarks() -> Path:
-    root = Path(os.environ.get("VERILOG_ENV_SHARED", REPO.parent / "shared")) / "benchmarks"
-    return root
-
-
-@dataclasses.dataclass(frozen=True)
-class Reference:
-    suite: str
-    id: str
-    golden: str  # reference source text
-    golden_top: str  # e.g. RefModule / verified_accu
-    candidate_top: str  # e.g. TopModule / accu
-    passes_own_testbench: bool
-    entry: dict  # the raw manifest entry (paths relative to shared_benchmarks())
-
-    @property
-    def key(self) -> str:
-        return f"{self.suite}/{self.id}"
-
-    def as_candidate(self, text: str | None = None) -> str:
-        """``text`` (default: the golden) with its top module renamed as a solution names it."""
-        return re.sub(rf"\b{re.escape(self.golden_top)}\b", self.candidate_top, text or self.golden)
+    """``$VERILOG_ENV_BENCHMARKS``, else ``../shared/benchmarks`` (from here or beside the checkout)."""
+    return Path(default_data_root() or REPO.parent / "shared" / "benchmarks")
 
 
 @lru_cache(maxsize=1)
 def references() -> tuple[Reference, ...]:
-    root = shared_benchmarks()
-    manifest = json.loads((root / "manifest.json").read_text())
-    out = []
-    for entry in manifest["problems"]:
-        out.append(
-            Reference(
-                suite=entry["suite"],
-                id=entry["id"],
-                golden=(root / entry["files"]["reference"]).read_text(),
-                golden_top=entry["reference_module"],
-                candidate_top=entry["top_module"],
-                passes_own_testbench=entry["reference_check"]["result"] == "pass",
-                entry=entry,
-            )
-        )
-    return tuple(out)
+    return tuple(load_references(shared_benchmarks()))
 
 
 # References that Icarus Verilog 11 cannot compile (enum casts): the checker reports

@@ -5,13 +5,13 @@ Two parts:
 * unit tests of the mutation tool (``verilog_env.testing.mutation``) on tiny inline modules;
 * ``test_checker_rejects_what_official_testbench_rejects`` (marked ``shared``): for every
   reference that passes its own testbench, 3 seeded mutants (kinds rotate per
-  reference; 1 for the very slow Prob144_conwaylife), judged by the benchmark's own testbench (the suites' official scoring via ``tests/official_testbench.py``,
+  reference; 1 for the very slow Prob144_conwaylife), judged by the benchmark's own testbench (the suites' official scoring, ``Reference.run_official``,
   2 threads) and by ``check_many`` (one call per reference). Every mutant the official
   testbench rejects must get a non-``equivalent`` verdict, except the misses listed in
   ``KNOWN_MISSES``: each was investigated and is a known limit of the checker's
   stimulus or sampling (see the categories below). A new miss fails the test.
 
-The full comparison with more mutants per reference is ``tests/mutation_report.py``.
+The full comparison with more mutants per reference is ``python -m perf.mutation_report``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from __future__ import annotations
 import tempfile
 
 import pytest
+from shared_data import shared_benchmarks
 
+from perf.mutation_report import DEPTH, SEQUENCE
 from verilog_env.testing.mutation import KINDS, Mutant, elaborates, mutants, mutation_sites
-from mutation_report import DEPTH, SEQUENCE
 
 
 def module(body: str, ports: str = "input clk, input reset, input [3:0] a, b, output reg [3:0] q, output [3:0] y") -> str:
@@ -250,7 +251,7 @@ def per_ref(ref) -> int:
     return 1 if ref.id in SLOW else PER_REF
 
 
-# Misses investigated and explained (categories in mutation_report.py; a new miss fails).
+# Misses investigated and explained (categories in perf/mutation_report.py; a new miss fails).
 KNOWN_MISSES: dict[tuple[str, str], str] = {
     ('verilogeval_v2/spec-to-rtl/Prob155_lemmings4', 'line 51: literal `0` -> `1`'): SEQUENCE,
     ('verilogeval_v2/code-complete/Prob140_fsm_hdlc', 'line 28: bit 0 of the value assigned to `state` forced to 0'): SEQUENCE,
@@ -259,7 +260,7 @@ KNOWN_MISSES: dict[tuple[str, str], str] = {
 
 
 def test_known_misses_carry_the_cause_found_for_their_problem():
-    from mutation_report import miss_cause
+    from perf.mutation_report import miss_cause
 
     for (ref, description), cause in KNOWN_MISSES.items():
         assert cause == miss_cause(ref), (ref, description)
@@ -267,9 +268,9 @@ def test_known_misses_carry_the_cause_found_for_their_problem():
 
 @pytest.mark.shared
 def test_checker_rejects_what_official_testbench_rejects(capsys):
-    from mutation_report import eligible_references, evaluate, format_summary, summarize
+    from perf.mutation_report import eligible_references, evaluate, format_summary, summarize
 
-    refs = eligible_references()
+    refs = eligible_references(shared_benchmarks())
     with tempfile.TemporaryDirectory() as workdir:
         records = evaluate(refs, per_ref, seed=SEED, threads=2, workdir=workdir)
     summary = summarize(records)
@@ -294,13 +295,13 @@ def test_checker_rejects_what_official_testbench_rejects(capsys):
 @pytest.mark.shared
 def test_formal_refutes_every_known_miss_of_the_simulation():
     """method="both" (simulate, then prove what passed) rejects each mutant listed above."""
-    from mutation_report import eligible_references, sample_mutants
+    from perf.mutation_report import eligible_references, sample_mutants
 
     from verilog_env import CheckRequest, Status, check_requests, formal
 
     if not formal.available() or formal.tools().abc is None:
         pytest.skip("Yosys with ABC not installed (scripts/ensure_yosys.sh)")
-    by_key = {ref.key: ref for ref in eligible_references()}
+    by_key = {ref.key: ref for ref in eligible_references(shared_benchmarks())}
     requests = []
     for key, description in KNOWN_MISSES:
         ref = by_key[key]
