@@ -247,7 +247,7 @@ def test_a_body_trickled_after_its_answer_is_cut_off(server, method, path, lengt
 def test_the_guard_cuts_off_a_body_the_app_neither_reads_nor_answers():
     """The protocol bounds a body by itself: here the app never reads it and never
     answers, so the connection is closed a grace period after the body's deadline."""
-    from verilog_env.server import _BODY_GRACE, ServerConfig, guarded_protocol
+    from verilog_env.server import BODY_GRACE as _BODY_GRACE, ServerConfig, guarded_protocol
 
     async def stalled_app(scope, receive, send) -> None:
         await asyncio.sleep(3600)

@@ -456,6 +456,7 @@ def test_bad_requests_get_structured_errors(client, server):
 def fake_app(monkeypatch):
     """The app in uvicorn in a thread, with ``score_many`` replaced by a fake."""
     import verilog_env.server as server_module
+    import verilog_env.service as service_module
     from verilog_env.reward import Score, parse_response
 
     calls: list[int] = []
@@ -469,7 +470,7 @@ def fake_app(monkeypatch):
             time.sleep(2.0)
         return [Score(1.0 if r == "GOOD" else 0.0, parse_response(r)) for r in responses]
 
-    monkeypatch.setattr(server_module, "score_many", fake_score_many)
+    monkeypatch.setattr(service_module, "score_many", fake_score_many)  # what the service's batcher calls
     config = server_module.ServerConfig(request_timeout=0.5, warmup=False, batch_window=0.02)
     app = server_module.create_app(config)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical"))
