@@ -226,12 +226,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 system_prompt=system_prompt,
                 think_prefilled=args.think_prefilled,
                 model=model,
-                score_workers=args.score_workers,
-                score_timeout=args.score_timeout,
-                also_equivalence=_equivalence(args),
-                ks=args.ks,
-                progress=not args.no_progress,
-                write_report=False,
+                **_scoring_options(args),
             )
         except gen.GenerationError as error:
             raise _usage_error(
@@ -323,12 +318,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             [p for p in problems if p.id in ids],
             None,
             run_dir,
-            score_workers=args.score_workers,
-            score_timeout=args.score_timeout,
-            also_equivalence=_equivalence(args),
-            ks=args.ks,
-            progress=not args.no_progress,
-            write_report=False,
+            **_scoring_options(args),
         )
     except HarnessError as error:
         raise _usage_error(str(error)) from None
@@ -397,6 +387,18 @@ def _checker_arguments(p: argparse.ArgumentParser) -> None:
         group._add_action(flag)
         fields.append(action.dest)
     p.set_defaults(check_fields=tuple(fields))
+
+
+def _scoring_options(args: argparse.Namespace) -> dict:
+    """:func:`benchmarks.harness.run`'s scoring keywords from the ``_scoring`` flags (the summary is written by ``_finish``)."""
+    return {
+        "score_workers": args.score_workers,
+        "score_timeout": args.score_timeout,
+        "also_equivalence": _equivalence(args),
+        "ks": args.ks,
+        "progress": not args.no_progress,
+        "write_report": False,
+    }
 
 
 def _equivalence(args: argparse.Namespace):

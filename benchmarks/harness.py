@@ -234,6 +234,47 @@ def _result_row(sample: dict, score: SampleScore, *, error: bool = False) -> dic
     return row
 
 
+NO_CODE = SampleScore(False, "no_code", "no Verilog code found in the response")
+
+
+def _fill_column(path: Path, what: str, by_id: dict, samples: Sequence[dict], *, reusable, row_of, judge,
+                 desc: str, progress: bool) -> list[dict]:
+    """A column of the run directory (``results.jsonl``, ``equivalence.jsonl``) for ``samples``,
+    resumed: a row already there for the same code is kept when ``reusable(row)``; every
+    other sample gets ``row_of(sample, score)`` appended as soon as its score exists:
+    :data:`NO_CODE` for a sample without code (nothing is run), else from
+    ``judge(samples_with_code, finish)``, which calls ``finish(sample, score)``.
+    Returns the rows of ``samples``, by problem then index."""
+    wanted = {sample_key(s): s for s in samples if str(s["problem_id"]) in by_id}
+    done: dict[tuple[str, int], dict] = {}
+    for row in read_jsonl(path, what=what):
+        sample = wanted.get(sample_key(row))
+        if sample is not None and reusable(row) and row.get("code_sha") == code_sha(sample.get("code")):
+            done[sample_key(row)] = row
+    pending = [s for k, s in wanted.items() if k not in done]
+    if pending:
+        bar = tqdm(total=len(pending), desc=desc, unit="sample", disable=not progress, dynamic_ncols=True)
+        with JsonlAppender(path) as out:
+
+            def finish(sample: dict, score: SampleScore) -> None:
+                row = row_of(sample, score)
+                out.write(row)
+                done[sample_key(sample)] = row
+                bar.update(1)
+
+            with_code = []
+            for sample in pending:
+                if sample.get("code") is None:
+                    finish(sample, NO_CODE)
+                else:
+                    with_code.append(sample)
+            try:
+                judge(with_code, finish)
+            finally:
+                bar.close()
+    return [done[k] for k in sorted(done) if k in wanted]
+
+
 def score_samples(
     suite: EvalSuite,
     problems: Sequence[EvalProblem],
@@ -252,39 +293,17 @@ def score_samples(
     exception fails the sample with outcome ``harness_error`` (recorded with
     ``"error": true`` and scored again on the next run); a missing simulator stops the run.
     """
-    out_dir = Path(out_dir)
-    path = out_dir / RESULTS
     by_id = {p.id: p for p in problems}
-    wanted = {sample_key(s): s for s in samples if str(s["problem_id"]) in by_id}
-    done: dict[tuple[str, int], dict] = {}
-    for row in read_jsonl(path, what="results file"):
-        key = sample_key(row)
-        sample = wanted.get(key)
-        if sample is not None and not row.get("error") and row.get("code_sha") == code_sha(sample.get("code")):
-            done[key] = row
-    pending = [s for k, s in wanted.items() if k not in done]
-    if pending:
-        bar = tqdm(total=len(pending), desc=f"score {suite.name}", unit="sample", disable=not progress, dynamic_ncols=True)
-        with JsonlAppender(path) as out:
 
-            def finish(sample: dict, score: SampleScore) -> None:
-                row = _result_row(sample, score, error=score.outcome == HARNESS_ERROR)
-                out.write(row)
-                done[sample_key(sample)] = row
-                bar.update(1)
+    def judge(to_run: list[dict], finish) -> None:
+        score_pairs(suite, [(by_id[str(s["problem_id"])], s["code"]) for s in to_run], workers, False, timeout,
+                    on_score=lambda i, score: finish(to_run[i], score), measure=True)
 
-            to_run = []
-            for sample in pending:
-                if sample.get("code") is None:
-                    finish(sample, SampleScore(False, "no_code", "no Verilog code found in the response"))
-                else:
-                    to_run.append(sample)
-            try:
-                score_pairs(suite, [(by_id[str(s["problem_id"])], s["code"]) for s in to_run], workers, False, timeout,
-                            on_score=lambda i, score: finish(to_run[i], score), measure=True)
-            finally:
-                bar.close()
-    return [done[k] for k in sorted(done) if k in wanted]
+    return _fill_column(
+        Path(out_dir) / RESULTS, "results file", by_id, samples, desc=f"score {suite.name}", progress=progress,
+        reusable=lambda row: not row.get("error"), judge=judge,
+        row_of=lambda sample, score: _result_row(sample, score, error=score.outcome == HARNESS_ERROR),
+    )
 
 
 # ---------------------------------------------------------------- second opinion: equivalence
@@ -306,52 +325,30 @@ def equivalence_column(
     from verilog_env import CheckRequest, CheckSettings, check_requests
 
     settings = settings or CheckSettings()
-    out_dir = Path(out_dir)
-    path = out_dir / EQUIVALENCE
     by_id = {p.id: p for p in problems}
-    wanted = {sample_key(s): s for s in samples if str(s["problem_id"]) in by_id}
-    done: dict[tuple[str, int], dict] = {}
-    for row in read_jsonl(path, what="equivalence file"):
-        sample = wanted.get(sample_key(row))
-        if sample is not None and row.get("code_sha") == code_sha(sample.get("code")):
-            done[sample_key(row)] = row
-    pending = [s for k, s in wanted.items() if k not in done]
-    if pending:
-        bar = tqdm(total=len(pending), desc="equivalence", unit="sample", disable=not progress, dynamic_ncols=True)
-        with JsonlAppender(path) as out:
 
-            def finish(sample: dict, status: str, reason: str) -> None:
-                row = {
-                    "problem_id": sample["problem_id"],
-                    "sample_index": sample["sample_index"],
-                    "code_sha": code_sha(sample.get("code")),
-                    "status": status,
-                    "equivalent": status == "equivalent",
-                    "reason": _trim(reason, 500),
-                }
-                out.write(row)
-                done[sample_key(sample)] = row
-                bar.update(1)
+    def judge(to_check: list[dict], finish) -> None:
+        for start in range(0, len(to_check), chunk):
+            part = to_check[start : start + chunk]
+            requests = []
+            for s in part:
+                p = by_id[str(s["problem_id"])]
+                requests.append(CheckRequest(p.reference, s["code"], top=p.reference_top, candidate_top=p.top))
+            for s, verdict in zip(part, check_requests(requests, settings)):
+                finish(s, SampleScore(verdict.equivalent, verdict.status.value, verdict.reason or ""))
 
-            to_check = []
-            for sample in pending:
-                if sample.get("code") is None:
-                    finish(sample, "no_code", "no Verilog code found in the response")
-                else:
-                    to_check.append(sample)
-            try:
-                for start in range(0, len(to_check), chunk):
-                    part = to_check[start : start + chunk]
-                    requests = []
-                    for s in part:
-                        p = by_id[str(s["problem_id"])]
-                        requests.append(CheckRequest(p.reference, s["code"], top=p.reference_top, candidate_top=p.top))
-                    verdicts = check_requests(requests, settings)
-                    for s, verdict in zip(part, verdicts):
-                        finish(s, verdict.status.value, verdict.reason or "")
-            finally:
-                bar.close()
-    return [done[k] for k in sorted(done) if k in wanted]
+    def row_of(sample: dict, score: SampleScore) -> dict:
+        return {
+            "problem_id": sample["problem_id"],
+            "sample_index": sample["sample_index"],
+            "code_sha": code_sha(sample.get("code")),
+            "status": score.outcome,
+            "equivalent": score.outcome == "equivalent",
+            "reason": _trim(score.detail, 500),
+        }
+
+    return _fill_column(Path(out_dir) / EQUIVALENCE, "equivalence file", by_id, samples, desc="equivalence",
+                        progress=progress, reusable=lambda row: True, judge=judge, row_of=row_of)
 
 
 # ---------------------------------------------------------------- the whole run
