@@ -3,10 +3,13 @@ through the entry-point group ``verilog_env.commands`` (so ``verilog_env`` never
 this layer)::
 
     verilog-env train sft  --config FILE.yaml [--set KEY=VALUE ...]
-    verilog-env train dapo --config FILE.yaml [--set KEY=VALUE ...]
+    verilog-env train dapo --config FILE.yaml [--set KEY=VALUE ...] [--set check.method=both ...]
     verilog-env train demo [--seed N] [--out DIR] [--quick] [--device auto|cpu|cuda]
+    verilog-env train config sft|dapo|demo      # every key, its default and what it means
 
-Nothing heavy (torch, transformers) is imported until a subcommand runs.
+Nothing heavy (torch, transformers) is imported until a subcommand runs. The demo's own
+arguments live with it (:func:`trainers.demo.add_demo_arguments`); the demo never imports
+this module.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from .demo import add_demo_arguments
 
 
 def register(subparsers) -> None:
@@ -29,24 +34,20 @@ def register(subparsers) -> None:
                            "or examples/configs/.")
         p.add_argument("--config", required=True, metavar="FILE.yaml", help="YAML config (keys of the config dataclass)")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override one key (repeatable), e.g. --set lr=1e-5")
+                       help="override one key (repeatable), e.g. --set lr=1e-5; dotted keys reach into a "
+                       "section: --set check.method=both")
         p.set_defaults(func=_cmd_sft if name == "sft" else _cmd_dapo)
+    keys = sub.add_parser("config", help="list every key of a trainer's config with its default and meaning",
+                          description="Every key of a trainer's YAML config (sections indented), its default, "
+                          "type and meaning.")
+    keys.add_argument("trainer", choices=("sft", "dapo", "demo"))
+    keys.set_defaults(func=_cmd_config)
     demo = sub.add_parser("demo", help="SFT then adaptive DAPO on a tiny model built from scratch (no downloads)",
                           description="Build a tokenizer and tiny model from scratch, SFT them on imperfect teacher "
                           "data for generated Verilog tasks, then run adaptive DAPO with simulation rewards; writes "
                           "report.md, report.png and metrics.")
     add_demo_arguments(demo)
     demo.set_defaults(func=_cmd_demo)
-
-
-def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="seed of the teacher data, the model and the RL run")
-    parser.add_argument("--out", default="runs/demo", help="report directory (default: runs/demo)")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (about a minute; numbers meaningless)")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines still print)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a size of the demo (see trainers.demo.DemoSettings), e.g. --set rl_steps=60")
 
 
 def _fail(message: str) -> int:
@@ -83,6 +84,21 @@ def _cmd_sft(args: argparse.Namespace) -> int:
 
 def _cmd_dapo(args: argparse.Namespace) -> int:
     return _run("dapo", args)
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    try:
+        from .config import print_keys
+        if args.trainer == "sft":
+            from .sft import SFTConfig as Config
+        elif args.trainer == "dapo":
+            from .dapo.trainer import DAPOConfig as Config
+        else:
+            from .demo import DemoSettings as Config
+    except ImportError as error:
+        return _fail(f"{error}; install the training extra: pip install 'verilog-env[train]'")
+    print_keys(Config)
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -263,3 +263,18 @@ def describe_fields(cls: type) -> list[tuple[str, str, Any, str]]:
         return "{...}" if dataclasses.is_dataclass(value) else value
 
     return [(f.name, type_name(hints[f.name]), default(f), docs.get(f.name, "")) for f in dataclasses.fields(cls)]
+
+
+def print_keys(cls: type, prefix: str = "") -> None:
+    """Print every key of config class ``cls`` as YAML-like lines ``key: default  # type. doc``,
+    a section's keys indented under it."""
+    import json
+
+    hints = typing.get_type_hints(cls)
+    for name, kind, default, doc in describe_fields(cls):
+        section = hints[name]
+        if isinstance(section, type) and dataclasses.is_dataclass(section):
+            print(f"{prefix}{name}:  # {doc}".rstrip())
+            print_keys(section, prefix + "  ")
+            continue
+        print(f"{prefix}{name}: {json.dumps(default)}  # {kind}. {doc}".rstrip())

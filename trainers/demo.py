@@ -35,11 +35,12 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verilog_env.problems import Problem
 
-from .sft import SFTRecord, assistant_response
+if TYPE_CHECKING:
+    from .sft import SFTRecord
 
 SYSTEM_PROMPT = "Answer with <think>reasoning</think> then <answer>```verilog code```</answer>."
 KINDS = ("and", "or", "xor", "add", "sub", "not", "mux", "eq", "lt", "dff")
@@ -148,6 +149,8 @@ def teacher_records(n: int, error_rate: float, seed: int,
     a teacher mistake (60% a wrong operator, 40% an off-by-one port width); for the
     kinds in ``confused`` (default :data:`CONFUSED`) the teacher writes the wrong
     operator at that rate instead. Returns the records and the problem each answers."""
+    from .sft import SFTRecord  # here: importing this module must not import torch
+
     confused = CONFUSED if confused is None else confused
     rng = random.Random(seed)
     combos = [(k, w) for k in KINDS for w in WIDTHS if not held_out(k, w)]
@@ -224,31 +227,54 @@ class DemoSettings:
     """Sizes of the demo (``quick()`` shrinks them for CI)."""
 
     seed: int = 0
+    """Seed of the teacher data, the model and the RL run."""
     out: str = "runs/demo"
+    """Report directory (report.md, report.png, summary.json, sft/, dapo/)."""
     device: str = "auto"
+    """auto, cpu or cuda."""
     sft_examples: int = 1000
+    """Teacher records for the SFT warm-up."""
     teacher_error: float = 0.3
+    """Fraction of teacher answers made wrong on purpose (imperfect data for RL to fix)."""
     vocab_size: int = 1000
+    """Size of the tokenizer trained from scratch."""
     hidden: int = 128
+    """Hidden size of the tiny Llama model."""
     layers: int = 2
+    """Its transformer layers."""
     heads: int = 4
+    """Its attention heads."""
     intermediate: int = 256
+    """Its MLP width."""
     sft_epochs: float = 4.0
+    """SFT passes over the teacher data."""
     sft_batch: int = 16
+    """SFT conversations per optimizer step."""
     sft_lr: float = 5e-3
+    """SFT learning rate."""
     rl_steps: int = 40
+    """DAPO training steps."""
     rl_lr: float = 2e-4
+    """DAPO learning rate."""
     samples_per_prompt: int = 8
+    """DAPO answers per prompt (one group)."""
     prompts_per_step: int = 16
+    """DAPO prompt groups per step."""
     mini_batch_size: int = 8
+    """DAPO prompt groups per optimizer step."""
     max_response_length: int = 128
+    """Longest response in tokens."""
     overlong_buffer: int = 16
+    """Soft overlong penalty window in tokens."""
     eval_samples: int = 8
+    """Samples per held-out problem for pass@1."""
     eval_every: int = 10
+    """Held-out pass@1 every this many DAPO steps."""
     torch_threads: int = 1
     """CPU threads for torch (0: torch's default). One is as fast for this tiny model and
     much faster on a busy machine, where idle-spinning threads fight the simulators."""
     progress: bool = True
+    """Progress bars (summary lines print either way)."""
 
     @classmethod
     def quick(cls, **kw) -> DemoSettings:
@@ -273,7 +299,7 @@ def run_demo(settings: DemoSettings) -> dict[str, Any]:
         prompt_table,
         train_dapo,
     )
-    from .sft import SFTConfig, sft_messages, train_sft
+    from .sft import SFTConfig, assistant_response, sft_messages, train_sft
 
     transformers.logging.set_verbosity_error()
     clock = common.Stopwatch()
@@ -478,9 +504,18 @@ def _plot(path: Path, summary: dict[str, Any], history: list[dict[str, Any]]) ->
     return True
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from .cli import add_demo_arguments
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo's command-line arguments (``verilog-env train demo`` and ``python -m trainers.demo``)."""
+    parser.add_argument("--seed", type=int, default=0, help="seed of the teacher data, the model and the RL run")
+    parser.add_argument("--out", default="runs/demo", help="report directory (default: runs/demo)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes for CI (about a minute; numbers meaningless)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines still print)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a size of the demo (see trainers.demo.DemoSettings), e.g. --set rl_steps=60")
 
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainers.demo", description=__doc__.split("\n\n")[0])
     add_demo_arguments(parser)
     return run_from_args(parser.parse_args(argv))

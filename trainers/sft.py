@@ -45,6 +45,7 @@ class SFTConfig:
     data: str = ""
     """JSONL file of records, one object per line."""
     output_dir: str = "runs/sft"
+    """Where metrics, checkpoints, the final model (final/) and the run's config.yaml go."""
     spec_key: str = "spec"
     """Column mapping: the record key holding the spec (user turn) ..."""
     reasoning_key: str = "reasoning"
@@ -63,6 +64,7 @@ class SFTConfig:
     """Concatenate conversations into rows of max_length (position ids restart per conversation;
     only flash-attention-2 models keep them from attending to each other)."""
     epochs: float = 6.0
+    """Passes over the data (fractions allowed; CodeV-R1: 6)."""
     max_steps: int = -1
     """Optimizer steps to run (-1: as many as ``epochs`` take)."""
     batch_size: int = 1
@@ -70,19 +72,29 @@ class SFTConfig:
     grad_accum: int = 8
     """Forward passes per optimizer step."""
     lr: float = 1e-5
+    """AdamW peak learning rate."""
     weight_decay: float = 0.0
+    """AdamW weight decay."""
     warmup_ratio: float = 0.03
+    """Fraction of the optimizer steps spent warming the learning rate up linearly."""
     lr_schedule: str = "cosine"
+    """constant, linear or cosine decay after warm-up."""
     max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
     seed: int = 42
+    """Seed of shuffling, dropout and initialisation."""
     device: str = "auto"
+    """auto, cpu, cuda or cuda:N."""
     bf16: bool = True
     """bf16 autocast on CUDA (CPU always trains in fp32)."""
     model_dtype: str = "float32"
     """dtype the weights are loaded in: float32 (fp32 master weights, the safe choice), bfloat16, auto."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (less memory, more time)."""
     trust_remote_code: bool = False
+    """Allow the model's own code from the hub (transformers' trust_remote_code)."""
     log_every: int = 1
+    """Write a metrics line every this many optimizer steps."""
     save_every: int = 500
     """Checkpoint every this many optimizer steps (0: only at the end)."""
     save_total_limit: int = 2
@@ -90,7 +102,9 @@ class SFTConfig:
     resume: bool = False
     """Continue from the newest checkpoint in output_dir."""
     progress: bool = True
+    """Progress bars."""
     tensorboard: bool = True
+    """Also log metrics to TensorBoard (when installed)."""
 
     def __post_init__(self):
         if self.batch_size < 1 or self.grad_accum < 1:

@@ -34,11 +34,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from verilog_env import CheckSettings
 from verilog_env.problems import Problem
 from verilog_env.reward import RewardConfig, Score, score_many
 
 from .. import common
-from ..config import ConfigError, save_config
+from ..config import ConfigError, read_section, save_config
 from ..sft import render, resolve_system_prompt
 from .advantages import group_advantages
 from .filters import informative_groups, truncation_mask
@@ -54,11 +55,48 @@ class DAPOConfig:
     per step, mini-batch 64 prompts, lr 1e-6 (no weight decay), no KL, grad clip 0.5,
     clip 0.2/0.28, token-level loss, overlong buffer 1024 tokens with penalty 1.0,
     temperature 1.0, max response 16384 tokens, prompts up to 2048; plus our adaptive
-    sampling (Beta lower-bound estimator, surplus kept)."""
+    sampling (Beta lower-bound estimator, surplus kept).
 
+    In YAML every field is a top-level key except the two sections, ``check:`` and
+    ``reward:`` (``--set check.method=both`` reaches into them). The fields, by group
+    (each is documented where it is declared, below):
+
+    **Model and data**: model, output_dir, train_suite, train_suite_options, eval_suite,
+    eval_suite_options, system_prompt, system_prompt_file.
+
+    **Rollouts**: samples_per_prompt, prompts_per_step, temperature, top_p,
+    max_prompt_length, max_response_length, generation_batch_size, backend,
+    vllm_gpu_memory_utilization.
+
+    **Reward**: check (section: :class:`verilog_env.CheckSettings`), reward (section:
+    :class:`verilog_env.RewardConfig`), overlong_buffer, overlong_penalty.
+
+    **Dynamic sampling**: dynamic_sampling, estimator, keep_surplus, sampler_floor,
+    max_rounds, max_round_prompts, max_surplus_age, margin_z.
+
+    **Update**: mini_batch_size, micro_batch_size, ppo_epochs, lr, weight_decay,
+    warmup_steps, max_grad_norm, clip_low, clip_high, kl_coef, normalize_advantages_std,
+    mask_truncated.
+
+    **Evaluation**: eval_every, eval_before_training, eval_samples, eval_temperature,
+    eval_max_problems.
+
+    **Run, checkpoints and logging**: steps, save_every, save_total_limit, resume, seed,
+    device, bf16, model_dtype, gradient_checkpointing, trust_remote_code, log_rollouts,
+    progress, tensorboard.
+    """
+
+    MOVED_KEYS = {  # not a field: hints for configs written before issue 14
+        "check_seed": "check.seed", "check_cycles": "check.cycles", "check_timeout": "check.timeout",
+        "require_format": "reward.require_format", "format_penalty": "reward.format_penalty",
+        "think_prefilled": "reward.think_prefilled",
+    }
+
+    # --- model and data
     model: str = ""
     """Hub name or folder of the policy (usually the SFT output, e.g. runs/sft/final)."""
     output_dir: str = "runs/dapo"
+    """Where metrics, rollouts, evaluations, checkpoints and the run's config.yaml go."""
     train_suite: str = "starter"
     """verilog_env suite name or .jsonl/.parquet path (see verilog_env.load_suite)."""
     train_suite_options: dict = dataclasses.field(default_factory=dict)
@@ -66,94 +104,136 @@ class DAPOConfig:
     eval_suite: str | None = None
     """Held-out suite for periodic pass@1 (None: no evaluation)."""
     eval_suite_options: dict = dataclasses.field(default_factory=dict)
+    """Keyword options for load_suite of the held-out suite."""
     system_prompt: str | None = None
     """System prompt text (None: verilog_env's default, or system_prompt_file)."""
     system_prompt_file: str | None = None
+    """Read the system prompt from this file (e.g. the model card's, for exact reproduction)."""
 
-    # rollouts
+    # --- rollouts
     samples_per_prompt: int = 16
+    """Answers sampled per prompt: one group, whose advantages are relative to its mean (>= 2)."""
     prompts_per_step: int = 128
     """Prompt groups per training step (after dynamic-sampling filtering)."""
     temperature: float = 1.0
+    """Sampling temperature of the rollouts."""
     top_p: float = 1.0
+    """Nucleus sampling of the rollouts (1.0: off)."""
     max_prompt_length: int = 2048
-    """Problems whose prompt is longer are skipped."""
+    """Problems whose prompt is longer (in tokens) are skipped."""
     max_response_length: int = 16384
+    """Longest response in tokens; a longer one is cut and marked truncated."""
     generation_batch_size: int = 256
     """Sequences per HF generate call."""
     backend: str = "auto"
     """hf, vllm, or auto (vllm when importable and on CUDA, else hf)."""
     vllm_gpu_memory_utilization: float = 0.4
+    """Fraction of the GPU's memory vLLM may take (weights and KV cache), with backend vllm."""
 
-    # reward
-    require_format: bool = True
-    format_penalty: float = 0.0
-    think_prefilled: bool = False
+    # --- reward
+    check: CheckSettings = dataclasses.field(default_factory=CheckSettings)
+    """How answers are checked (YAML section ``check:``, a :class:`verilog_env.CheckSettings`):
+    seed (``random`` / null: a fresh stimulus seed for every scoring call, so no answer
+    tuned to one stimulus keeps earning over a run; recorded in each verdict), cycles,
+    timeout, method (sim, formal, or both: simulation, then a Yosys proof of what it
+    passes), formal_budget, formal_fallback, batch_size, isolate."""
+    reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
+    """How a verdict becomes a reward (YAML section ``reward:``, a
+    :class:`verilog_env.RewardConfig`): require_format, format_penalty, partial_credit,
+    think_prefilled."""
     overlong_buffer: int = 1024
     """Soft overlong punishment window in tokens (0: off)."""
     overlong_penalty: float = 1.0
-    check_seed: int | None = 0
-    """Stimulus seed of every check; None: a fresh seed for every scoring call, so no
-    answer tuned to one stimulus keeps earning over a run (recorded in each verdict)."""
-    check_cycles: int | None = None
-    """Stimulus cycles per check (None: the checker's default)."""
-    check_timeout: float | None = None
+    """Reward taken off a response of max_response_length tokens, ramping linearly from 0
+    at max_response_length - overlong_buffer (0: off)."""
 
-    # dynamic sampling
+    # --- dynamic sampling
     dynamic_sampling: str = "adaptive"
     """adaptive: drop zero-variance groups, size rounds by the survival estimate; off: keep every group."""
     estimator: str = "beta"
     """beta (lower confidence bound), running_min (CodeV-R1's rule) or ema."""
     keep_surplus: bool = True
+    """Keep informative groups beyond a step's batch for the next step."""
     sampler_floor: float = 0.1
+    """Smallest survival estimate used to size a round (bounds a round's size)."""
     max_rounds: int = 8
+    """Generation rounds per step before training on a short batch."""
     max_round_prompts: int = 4096
+    """Most prompts one round may sample."""
     max_surplus_age: int = 1
+    """Steps a kept surplus group may wait before it is dropped as stale."""
     margin_z: float = 1.3
+    """Round-size safety margin, in binomial standard deviations."""
 
-    # update
+    # --- update
     mini_batch_size: int = 64
     """Prompt groups per optimizer step (128 / 64: two updates per training step)."""
     micro_batch_size: int = 8
     """Sequences per forward/backward pass (gradient accumulation inside a mini-batch)."""
     ppo_epochs: int = 1
+    """Passes over a step's rollouts."""
     lr: float = 1e-6
+    """AdamW learning rate."""
     weight_decay: float = 0.0
+    """AdamW weight decay."""
     warmup_steps: int = 0
+    """Optimizer steps of linear learning-rate warm-up."""
     max_grad_norm: float = 0.5
+    """Gradient clipping norm."""
     clip_low: float = 0.2
+    """Lower PPO clip range (ratio >= 1 - clip_low)."""
     clip_high: float = 0.28
+    """Upper PPO clip range (ratio <= 1 + clip_high; DAPO's clip-higher)."""
     kl_coef: float = 0.0
     """KL penalty to the initial policy (k3 estimator); 0 = no reference model, as in DAPO."""
     normalize_advantages_std: bool = True
+    """Divide a group's advantages by its reward std (GRPO/DAPO); false: mean-centred only."""
     mask_truncated: bool = False
     """Give responses cut at max_response_length zero loss weight."""
 
-    # run
-    steps: int = 100
+    # --- evaluation
     eval_every: int = 20
+    """Held-out pass@1 every this many steps (0: never during training)."""
     eval_before_training: bool = True
+    """Evaluate once before the first step (the starting policy's pass@1)."""
     eval_samples: int = 4
     """Samples per held-out problem for pass@1 (0: one greedy answer)."""
     eval_temperature: float = 1.0
+    """Sampling temperature of the evaluation."""
     eval_max_problems: int = 0
     """Evaluate on the first N held-out problems (0: all)."""
+
+    # --- run, checkpoints and logging
+    steps: int = 100
+    """Training steps."""
     save_every: int = 20
+    """Checkpoint every this many steps (0: only at the end)."""
     save_total_limit: int = 2
+    """Keep this many newest checkpoints (0: all)."""
     resume: bool = False
+    """Continue from the newest checkpoint in output_dir (model, optimizer, sampler, RNG, step)."""
     seed: int = 0
+    """Seed of prompt sampling, generation and initialisation (not the checker's: check.seed)."""
     device: str = "auto"
+    """auto, cpu, cuda or cuda:N."""
     bf16: bool = True
     """bf16 autocast on CUDA (CPU always runs fp32)."""
     model_dtype: str = "float32"
+    """dtype the weights are loaded in: float32 (fp32 master weights, the safe choice), bfloat16, auto."""
     gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass (less memory, more time)."""
     trust_remote_code: bool = False
+    """Allow the model's own code from the hub (transformers' trust_remote_code)."""
     log_rollouts: int = 8
     """Rollouts per step written to rollouts.jsonl with their verdicts (0: none, -1: all)."""
     progress: bool = True
+    """Progress bars."""
     tensorboard: bool = True
+    """Also log metrics to TensorBoard (when installed)."""
 
     def __post_init__(self):
+        self.check = read_section(self.check, CheckSettings, "check")
+        self.reward = read_section(self.reward, RewardConfig, "reward")
         if self.dynamic_sampling not in ("adaptive", "off"):
             raise ValueError(f"dynamic_sampling must be adaptive or off, got {self.dynamic_sampling!r}")
         if self.estimator not in ESTIMATORS:
@@ -165,18 +245,6 @@ class DAPOConfig:
         if self.mini_batch_size < 1 or self.micro_batch_size < 1 or self.prompts_per_step < 1:
             raise ValueError("prompts_per_step, mini_batch_size and micro_batch_size must be >= 1")
         common.model_dtype(self.model_dtype)
-
-    def reward_config(self) -> RewardConfig:
-        return RewardConfig(require_format=self.require_format, format_penalty=self.format_penalty,
-                            think_prefilled=self.think_prefilled)
-
-    def check_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"seed": self.check_seed}
-        if self.check_cycles is not None:
-            kw["cycles"] = self.check_cycles
-        if self.check_timeout is not None:
-            kw["timeout"] = self.check_timeout
-        return kw
 
 
 # --- rollouts -----------------------------------------------------------------------------
@@ -345,8 +413,10 @@ def shaped_rewards(scores: np.ndarray, lengths: np.ndarray, config: DAPOConfig) 
 
 
 def score_texts(problems: Sequence[Problem], texts: Sequence[str], config: DAPOConfig) -> list[Score]:
-    """Real simulation of every response (verilog_env.score_many: all cores, duplicates checked once)."""
-    return score_many(list(zip(problems, texts)), config.reward_config(), **config.check_kwargs())
+    """Every response checked against its problem's golden (verilog_env.score_many: all
+    cores, duplicates checked once) with the run's ``check`` settings, its verdict made a
+    reward by the run's ``reward`` rules."""
+    return score_many(list(zip(problems, texts)), config.reward, config.check)
 
 
 @dataclasses.dataclass

@@ -2,7 +2,7 @@
 
 Runs ``openrlhf.cli.train_ppo_ray`` in this process after
 
-1. taking out this launcher's own flags (``--adaptive.*``, ``--verilog.*``, below);
+1. taking out this launcher's own flags (``--adaptive.*``, ``--check.*``, ``--verilog.*``, below);
 2. adding CodeV-R1's DAPO settings for every flag the command line does not give
    (:data:`DAPO_DEFAULTS`: decoupled clip 0.2/0.28, dynamic filtering, group-normalised
    advantages, 16 samples x 128 prompts, mini-batch 64 prompts, lr 1e-6, grad clip 0.5,
@@ -11,7 +11,12 @@ Runs ``openrlhf.cli.train_ppo_ray`` in this process after
    names a reward (``--reward.remote_url``, ``--reward.model_name_or_path`` or
    ``--train.agent_func_path``), this package's reward file;
 3. installing :class:`~trainers.openrlhf.samples_generator.AdaptiveSamplesGenerator`
-   as the class OpenRLHF's trainers build (unless ``--adaptive.off``).
+   as the class OpenRLHF's trainers build (unless ``--adaptive.off``);
+4. exporting the checker's settings, one :class:`verilog_env.CheckSettings`, as the
+   ``VERILOG_REWARD_*`` variables (:meth:`~verilog_env.CheckSettings.to_env`) the reward
+   file and agent read back (:meth:`~verilog_env.CheckSettings.from_env`): into this
+   process's environment and into the ``env_vars`` of OpenRLHF's ``ray.init``, so every
+   Ray worker gets them.
 
 Own flags::
 
@@ -24,6 +29,15 @@ Own flags::
     --adaptive.max_surplus_age N    steps a kept group may wait (1)
     --adaptive.margin_z Z           round-size safety margin in binomial std (1.3)
     --adaptive.min_std S            keep a group iff std(scores) > S (1e-6)
+    --check.method M                sim (default) | formal | both: simulation, then a Yosys
+                                    proof of what passes (Yosys needed on every node)
+    --check.seed S                  stimulus seed, or random (a fresh seed per scoring call)
+    --check.cycles N / --check.timeout S / --check.formal_budget S / --check.formal_fallback F
+    --check.batch_size N / --check.isolate 0|1
+                                    the other CheckSettings fields
+    --check.config FILE             YAML/JSON of those settings (or a config with a check:
+                                    section); the flags above override it, and it overrides
+                                    VERILOG_REWARD_* variables already set
     --verilog.agent                 multi-turn: use trainers/openrlhf/agent.py as the agent
     --verilog.dry_run               print the OpenRLHF command line and exit
 
@@ -32,18 +46,30 @@ overridden by giving the flag). Example::
 
     python -m trainers.openrlhf.train_dapo \\
         --actor.model_name_or_path ckpt/qwen7b-sft --data.prompt_dataset data/rl.jsonl \\
-        --vllm.num_engines 4 --actor.num_gpus_per_node 4 --ckpt.output_dir ckpt/dapo
+        --vllm.num_engines 4 --actor.num_gpus_per_node 4 --ckpt.output_dir ckpt/dapo \\
+        --check.method both --check.seed random
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from collections.abc import Sequence
 
 from trainers.openrlhf import agent_path, reward_func_path
-from trainers.openrlhf._launch import Default, has_flag, run_module, with_defaults
+from trainers.openrlhf._launch import (
+    Default,
+    add_check_arguments,
+    check_settings,
+    exported,
+    has_flag,
+    run_module,
+    with_defaults,
+)
+
+PROG = "train_dapo"
 
 OPENRLHF_MODULE = "openrlhf.cli.train_ppo_ray"
 
@@ -90,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--adaptive.max_surplus_age", dest="max_surplus_age", type=int, default=1)
     a.add_argument("--adaptive.margin_z", dest="margin_z", type=float, default=1.3)
     a.add_argument("--adaptive.min_std", dest="min_std", type=float, default=1e-6)
+    add_check_arguments(p)
     v = p.add_argument_group("verilog-env")
     v.add_argument("--verilog.agent", dest="agent", action="store_true")
     v.add_argument("--verilog.dry_run", dest="dry_run", action="store_true")
@@ -97,16 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: Sequence[str]):
-    """``(our options, OpenRLHF argv with defaults)``; ``options`` is an
+    """``(our namespace, options, OpenRLHF argv with defaults)``; ``options`` is an
     :class:`~trainers.openrlhf.samples_generator.AdaptiveOptions`-shaped dict, or
-    ``None`` with ``--adaptive.off``."""
+    ``None`` with ``--adaptive.off``; ``ns.check`` is the checker's
+    :class:`~verilog_env.CheckSettings` (see :func:`~trainers.openrlhf._launch.check_settings`)."""
     ns, rest = build_parser().parse_known_args(list(argv))
-    bad = [arg for arg in rest if arg.startswith(("--adaptive.", "--verilog."))]
+    bad = [arg for arg in rest if arg.startswith(("--adaptive.", "--verilog.", "--check."))]
     if bad:
-        raise SystemExit(f"train_dapo: unknown launcher flag(s) {bad}; see --verilog.help")
+        raise SystemExit(f"{PROG}: unknown launcher flag(s) {bad}; see --verilog.help")
+    ns.check = check_settings(ns, os.environ, PROG)
     if ns.agent:
         if has_flag(rest, "--train.agent_func_path"):
-            raise SystemExit("train_dapo: --verilog.agent and --train.agent_func_path both name an agent")
+            raise SystemExit(f"{PROG}: --verilog.agent and --train.agent_func_path both name an agent")
         rest = ["--train.agent_func_path", agent_path(), *rest]
     defaults = list(DAPO_DEFAULTS)
     if not any(has_flag(rest, flag) for flag in REWARD_FLAGS):
@@ -131,15 +160,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     if ns.help:
         build_parser().print_help()
         return
+    variables = ns.check.to_env()
     if ns.dry_run:
         adaptive = "stock dynamic filtering" if options is None else f"adaptive DAPO {options}"
-        print(f"# {adaptive}\npython -m {OPENRLHF_MODULE} {shlex.join(openrlhf_argv)}")
+        env = " ".join(f"{key}={shlex.quote(value)}" for key, value in variables.items())
+        print(f"# {adaptive}\n# checker: {ns.check} (exported to every Ray worker)\n"
+              f"{env} python -m {OPENRLHF_MODULE} {shlex.join(openrlhf_argv)}")
         return
     if options is not None:
         from trainers.openrlhf.samples_generator import AdaptiveOptions, install
 
         install(AdaptiveOptions(**options))
-    run_module(OPENRLHF_MODULE, openrlhf_argv)
+    with exported(variables):
+        run_module(OPENRLHF_MODULE, openrlhf_argv)
 
 
 if __name__ == "__main__":

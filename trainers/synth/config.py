@@ -106,6 +106,7 @@ class DedupConfig:
     """Exact and near-duplicate removal (MinHash LSH over normalised code tokens)."""
 
     enabled: bool = True
+    """Remove duplicates (false: keep every unit)."""
     threshold: float = 0.8
     """Estimated Jaccard similarity of token shingles at or above which a unit is a near
     duplicate of one kept before it."""
@@ -114,6 +115,7 @@ class DedupConfig:
     num_perm: int = 128
     """MinHash permutations."""
     seed: int = 1
+    """Seed of the MinHash permutations."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -150,6 +152,7 @@ class LLMConfig:
     endpoint: str = ""
     """Base URL, e.g. http://localhost:8000 (with or without /v1)."""
     model: str = ""
+    """Model name the server knows (the request's model field)."""
     api_key_env: str = "OPENAI_API_KEY"
     """Environment variable holding the API key (keys never go in the config file)."""
     concurrency: int = 16
@@ -159,9 +162,13 @@ class LLMConfig:
     max_retries: int = 3
     """Retries of a request that timed out or got 408/429/5xx (with exponential backoff)."""
     backoff: float = 1.0
+    """Seconds before the first retry (doubled for each next one)."""
     temperature: float = 0.6
+    """Sampling temperature."""
     top_p: float = 0.95
+    """Nucleus sampling (1.0: off)."""
     max_tokens: int = 4096
+    """Longest completion in tokens."""
     seed: int | None = None
     """Sampling seed sent with each request (None: unseeded)."""
     extra_body: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -206,6 +213,7 @@ class DifficultyConfig(LLMConfig):
     """Step 5 (optional): drop problems a base model already solves in k tries."""
 
     enabled: bool = False
+    """Run this step (it needs its own endpoint and model)."""
     k: int = 5
     """Samples per problem (one request with n=k)."""
     temperature: float = 1.0

@@ -1,0 +1,85 @@
+"""The OpenRLHF DAPO launcher's checker settings (issue 14): ``--check.*`` flags (or a
+``--check.config`` file) make one :class:`verilog_env.CheckSettings` that reaches the
+reward file and agent as ``VERILOG_REWARD_*`` variables, in the launcher's environment and
+in the ``env_vars`` of OpenRLHF's ``ray.init``. No GPU, no OpenRLHF import: the OpenRLHF
+module run is replaced by a stand-in that records what it would see."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from trainers.openrlhf import train_dapo
+from verilog_env import CheckSettings
+
+BOTH_FLAGS = ["--check.method", "both", "--check.formal_budget", "8", "--check.seed", "random"]
+
+
+@pytest.fixture(autouse=True)
+def _no_reward_variables(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("VERILOG_REWARD_"):
+            monkeypatch.delenv(key)
+
+
+def test_check_flags_make_one_check_settings_and_its_variables():
+    ns, _, argv = train_dapo.parse([*BOTH_FLAGS, "--rollout.batch_size", "64"])
+    assert ns.check == CheckSettings(seed=None, method="both", formal_budget=8.0)
+    assert not any(arg.startswith("--check.") for arg in argv) and "64" in argv  # ours stay ours
+    env = ns.check.to_env()
+    assert env["VERILOG_REWARD_METHOD"] == "both" and env["VERILOG_REWARD_SEED"] == "random"
+    assert env["VERILOG_REWARD_FORMAL_BUDGET"] == "8.0"
+    assert CheckSettings.from_env(env) == ns.check  # what the reward file reads back
+    assert train_dapo.parse([])[0].check == CheckSettings()
+
+
+def test_check_config_file_then_flags_then_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("VERILOG_REWARD_CYCLES", "300")
+    assert train_dapo.parse([])[0].check.cycles == 300  # variables already exported count
+    config = tmp_path / "dapo.yaml"  # the bundled trainer's YAML works: its check: section is used
+    config.write_text("model: m\ncheck:\n  method: both\n  formal_budget: 8\n  seed: 5\n")
+    ns, _, _ = train_dapo.parse(["--check.config", str(config), "--check.seed", "6"])
+    assert ns.check == CheckSettings(seed=6, cycles=300, method="both", formal_budget=8.0)
+    (tmp_path / "c.json").write_text('{"method": "formal", "timeout": 4}')
+    assert train_dapo.parse(["--check.config", str(tmp_path / "c.json")])[0].check.method == "formal"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--check.method", "smt"], "method must be one of"),
+    (["--check.seed", "soon"], "seed: seed must be an integer or 'random'"),
+    (["--check.cycle", "3"], "unknown launcher flag(s) ['--check.cycle'"),
+])
+def test_check_mistakes_exit_with_one_line(argv, message):
+    with pytest.raises(SystemExit) as info:
+        train_dapo.parse(argv)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_dry_run_prints_the_variables(capsys):
+    train_dapo.main(["--verilog.dry_run", *BOTH_FLAGS])
+    command = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "VERILOG_REWARD_METHOD=both " in command and "VERILOG_REWARD_SEED=random " in command
+    assert command.index("VERILOG_REWARD_METHOD") < command.index(f"python -m {train_dapo.OPENRLHF_MODULE}")
+
+
+def test_launch_exports_the_settings_to_the_run_and_ray(monkeypatch):
+    import ray
+
+    inits = []
+    monkeypatch.setattr(ray, "init", lambda *a, **kw: inits.append(kw))
+    seen = {}
+
+    def openrlhf_stand_in(module, argv):  # what OpenRLHF's train_ppo_ray does first
+        seen["env"] = {k: v for k, v in os.environ.items() if k.startswith("VERILOG_REWARD_")}
+        ray.init(runtime_env={"env_vars": {"NCCL_DEBUG": "WARN"}})
+
+    monkeypatch.setattr(train_dapo, "run_module", openrlhf_stand_in)
+    train_dapo.main(["--adaptive.off", *BOTH_FLAGS])
+    expected = CheckSettings(seed=None, method="both", formal_budget=8.0).to_env()
+    assert seen["env"] == expected and seen["env"]["VERILOG_REWARD_METHOD"] == "both"
+    assert inits == [{"runtime_env": {"env_vars": {"NCCL_DEBUG": "WARN", **expected}}}]
+    # restored afterwards: nothing leaks into the calling process
+    assert not any(k.startswith("VERILOG_REWARD_") for k in os.environ)
+    ray.init()
+    assert inits[-1] == {}
