@@ -66,8 +66,14 @@ def test_dry_run_prints_the_variables(capsys):
 def test_launch_exports_the_settings_to_the_run_and_ray(monkeypatch):
     import ray
 
-    inits = []
-    monkeypatch.setattr(ray, "init", lambda *a, **kw: inits.append(kw))
+    inits, overrides = [], []
+
+    def fake_init(*args, **kwargs):
+        inits.append(kwargs)
+        overrides.append(os.environ.get("RAY_OVERRIDE_JOB_RUNTIME_ENV"))
+
+    monkeypatch.delenv("RAY_OVERRIDE_JOB_RUNTIME_ENV", raising=False)
+    monkeypatch.setattr(ray, "init", fake_init)
     seen = {}
 
     def openrlhf_stand_in(module, argv):  # what OpenRLHF's train_ppo_ray does first
@@ -79,7 +85,9 @@ def test_launch_exports_the_settings_to_the_run_and_ray(monkeypatch):
     expected = CheckSettings(seed=None, method="both", formal_budget=8.0).to_env()
     assert seen["env"] == expected and seen["env"]["VERILOG_REWARD_METHOD"] == "both"
     assert inits == [{"runtime_env": {"env_vars": {"NCCL_DEBUG": "WARN", **expected}}}]
+    assert overrides == ["1"]  # under `ray job submit`, the launcher's values win over the job's
     # restored afterwards: nothing leaks into the calling process
     assert not any(k.startswith("VERILOG_REWARD_") for k in os.environ)
+    assert "RAY_OVERRIDE_JOB_RUNTIME_ENV" not in os.environ
     ray.init()
-    assert inits[-1] == {}
+    assert inits[-1] == {} and overrides[-1] is None

@@ -118,7 +118,7 @@ def test_trainers_cli_and_demo_import_no_cycle_and_no_torch():
         "    names |= {n.module or '' for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}\n"
         "    assert other is None or other not in names, (mod.__name__, names)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
 
 

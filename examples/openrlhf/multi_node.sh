@@ -37,6 +37,8 @@ worker)
     ;;
 submit)
     # Environment for every worker process: the reward settings (trainers/openrlhf/scoring.py).
+    # The checker's settings are the launcher's --check.* flags (e.g. --check.method both
+    # --check.seed random): it adds them as VERILOG_REWARD_* to the env_vars of its ray.init.
     ray job submit --address "http://127.0.0.1:8265" \
         --runtime-env-json '{"env_vars": {"VERILOG_REWARD_DEADLINE": "120", "TOKENIZERS_PARALLELISM": "false"}}' \
         -- python -m trainers.openrlhf.train_dapo \

@@ -45,7 +45,9 @@ fi
 
 if [ "$STAGE" = all ] || [ "$STAGE" = dapo ]; then
     # Reward settings reach the rollout actors through the environment (Ray workers of a
-    # local cluster inherit it); see trainers/openrlhf/scoring.py for all of them.
+    # local cluster inherit it); see trainers/openrlhf/scoring.py for all of them. The
+    # checker's own settings are the launcher's --check.* flags (e.g. --check.method both
+    # --check.seed random), which it exports as VERILOG_REWARD_* to every Ray worker.
     export VERILOG_REWARD_DEADLINE=${VERILOG_REWARD_DEADLINE:-120}
     # CodeV-R1's DAPO settings are the launcher's defaults (python -m trainers.openrlhf.train_dapo --verilog.dry_run)
     python -m trainers.openrlhf.train_dapo \

@@ -29,7 +29,7 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -86,7 +86,7 @@ class DAPOConfig:
     progress, tensorboard.
     """
 
-    MOVED_KEYS = {  # not a field: hints for configs written before issue 14
+    MOVED_KEYS: ClassVar[dict[str, str]] = {  # not a field: hints for configs written before issue 14
         "check_seed": "check.seed", "check_cycles": "check.cycles", "check_timeout": "check.timeout",
         "require_format": "reward.require_format", "format_penalty": "reward.format_penalty",
         "think_prefilled": "reward.think_prefilled",

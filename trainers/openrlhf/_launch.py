@@ -86,8 +86,6 @@ def exported(variables: Mapping[str, str]) -> Iterator[None]:
     inherit them) and in the ``env_vars`` of every ``ray.init(runtime_env=...)`` made
     meanwhile (OpenRLHF's own call: so they reach the reward file and agent in every
     worker, also on a cluster joined with ``ray job submit``); both restored after."""
-    saved = {key: os.environ.get(key) for key in variables}
-    os.environ.update(variables)
     try:
         import ray
     except ImportError:
@@ -98,14 +96,32 @@ def exported(variables: Mapping[str, str]) -> Iterator[None]:
         def init(*args, **kwargs):
             runtime_env = dict(kwargs.get("runtime_env") or {})
             runtime_env["env_vars"] = {**(runtime_env.get("env_vars") or {}), **variables}
-            return original(*args, **{**kwargs, "runtime_env": runtime_env})
+            # Under `ray job submit --runtime-env-json`, Ray refuses a driver env var the job
+            # also sets unless told to let the driver's win: ours started from the job's
+            # (they are in os.environ) and OpenRLHF copies its own keys from os.environ too.
+            with _environment({OVERRIDE_JOB_ENV: "1"}):
+                return original(*args, **{**kwargs, "runtime_env": runtime_env})
 
         ray.init = init
     try:
-        yield
+        with _environment(variables):
+            yield
     finally:
         if ray is not None:
             ray.init = original
+
+
+OVERRIDE_JOB_ENV = "RAY_OVERRIDE_JOB_RUNTIME_ENV"
+
+
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """``variables`` in ``os.environ`` for the duration, the previous values restored after."""
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from trainers.config import (
     config_from_dict,
@@ -272,7 +272,7 @@ SECTIONS: dict[str, type] = {
 class SynthConfig:
     """The whole round-trip synthesis run (see README of trainers/synth and the example config)."""
 
-    MOVED_KEYS = {"verify": "check"}  # not a field: hints for configs written before issue 14
+    MOVED_KEYS: ClassVar[dict[str, str]] = {"verify": "check"}  # not a field: hints for configs written before issue 14
 
     output_dir: str = "runs/synth"
     """Where datasets, report, verdicts and the resumable state (state.sqlite) go."""
