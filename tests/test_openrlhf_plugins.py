@@ -55,6 +55,7 @@ from trainers.openrlhf.samples_generator import (
     AdaptiveOptions,
     AdaptiveSamplesGenerator,
 )
+import verilog_env.service as service_module
 from verilog_env import load_suite
 from verilog_env.export import rows as export_rows
 from verilog_env.testing.mutation import mutants
@@ -247,7 +248,7 @@ def test_reward_file_never_raises(tokenizer, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("checker exploded")
 
-    monkeypatch.setattr(scoring, "score_many", broken)
+    monkeypatch.setattr(service_module, "score_many", broken)  # what the reward service's batcher calls
     out = func([prompt + correct(problem)], [prompt], [problem.id])
     assert out["rewards"].tolist() == [0.0] and out["extra_logs"]["reward_internal_error"].tolist() == [1.0]
 
@@ -268,7 +269,7 @@ def test_reward_deadline(monkeypatch):
         time.sleep(1.0)
         raise AssertionError("never reached in time")
 
-    monkeypatch.setattr(scoring, "score_many", slow)
+    monkeypatch.setattr(service_module, "score_many", slow)
     started = time.monotonic()
     [outcome] = scoring.score_responses([correct(problem)], [problem.id], scoring.Settings(deadline=0.2))
     assert time.monotonic() - started < 0.9

@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,9 +29,9 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
 
-from verilog_env.hdl.design import analyze  # noqa: E402
-from verilog_env.problems import DEFAULT_SYSTEM_PROMPT  # noqa: E402
-from verilog_env.suites import load_suite  # noqa: E402
+from verilog_env.hdl.design import analyze
+from verilog_env.problems import DEFAULT_SYSTEM_PROMPT
+from verilog_env.suites import load_suite
 
 SIMULATOR_NAMES = {"iverilog", "ivl", "ivlpp", "vvp"}
 MAX_BATCH = 64
@@ -472,18 +471,10 @@ def fake_app(monkeypatch):
 
     monkeypatch.setattr(service_module, "score_many", fake_score_many)  # what the service's batcher calls
     config = server_module.ServerConfig(request_timeout=0.5, warmup=False, batch_window=0.02)
-    app = server_module.create_app(config)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="critical"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not (srv.started and srv.servers) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+    from loopback_server import running
+
+    with running(server_module.create_app(config)) as url, httpx.Client(base_url=url, timeout=10) as c:
         yield c, calls
-    srv.should_exit = True
-    thread.join(10)
 
 
 def test_scoring_failure_is_500_and_the_server_keeps_serving(fake_app):

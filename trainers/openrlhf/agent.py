@@ -12,8 +12,10 @@ reward 1, a wrong one gets the feedback a hardware engineer would give (the comp
 errors, or the counterexample table of inputs with expected and actual outputs) as the
 next user turn, until the turn limit.
 
-Environment variables (besides the reward settings of
-:class:`trainers.openrlhf.scoring.Settings`):
+Answers are scored by the reward service core (:mod:`verilog_env.service`) with the
+settings of :class:`trainers.openrlhf.scoring.Settings` (``VERILOG_REWARD_METHOD=both``
+and the other checker and reward variables; a malformed one makes loading this file fail
+with its message). Further environment variables:
 
 ``VERILOG_AGENT_MAX_TURNS`` (3)
     attempts per episode.
@@ -49,6 +51,8 @@ from trainers.openrlhf.scoring import (
 from verilog_env.feedback import feedback_message
 
 log = logging.getLogger("verilog_env.openrlhf")
+
+settings()  # a malformed VERILOG_REWARD_* variable stops the rollout actor here, with its name
 
 FEEDBACK_TEMPLATES = {
     "chatml": "\n<|im_start|>user\n{feedback}<|im_end|>\n<|im_start|>assistant\n",
@@ -95,7 +99,10 @@ class VerilogAgentInstance(AgentInstanceBase):
         return {"observation": states["observation"]}
 
     async def _score(self, action: Any, label: Any) -> Outcome:
-        config = settings()
+        try:
+            config = settings()
+        except ValueError as exc:  # logged once by settings()
+            return failed("reward_internal_error", str(exc), action)
         try:
             # the checker blocks: keep the rollout actor's event loop free
             outcomes = await asyncio.wait_for(

@@ -12,11 +12,15 @@ the dataset's label column (a problem id, a golden's Verilog source, or a JSON o
 ``{"problem_id": ...}`` / ``{"golden": ..., "top": ...}``).
 
 It returns ``{"rewards": tensor, "scores": tensor in [0, 1], "extra_logs": {name:
-tensor}}``. Concurrent calls are scored together (see :mod:`trainers.openrlhf.scoring`),
-each call waits at most ``$VERILOG_REWARD_DEADLINE`` seconds (an answer not scored by
-then gets 0 and ``reward_timeout``), and the function never raises: an internal error
-gives reward 0 and ``reward_internal_error`` = 1 (OpenRLHF would otherwise silently drop
-the sample's reward). Settings: see :class:`trainers.openrlhf.scoring.Settings`.
+tensor}}``: the reward service's reply (:func:`verilog_env.service.reward_reply`, the
+same keys the HTTP service sends) as tensors. Concurrent calls are scored together (see
+:mod:`verilog_env.service`), each call waits at most ``$VERILOG_REWARD_DEADLINE`` seconds
+(an answer not scored by then gets 0 and ``reward_timeout``), and the function never
+raises: an internal error gives reward 0 and ``reward_internal_error`` = 1 (OpenRLHF
+would otherwise silently drop the sample's reward). Settings (``VERILOG_REWARD_METHOD``
+and the other checker and reward variables): see
+:class:`trainers.openrlhf.scoring.Settings`; a malformed one makes loading this file
+fail with its message.
 
 The file needs ``verilog-env`` (which installs the ``trainers`` package) and torch on
 every node that runs rollouts.
@@ -29,26 +33,28 @@ from typing import Any
 
 import torch
 
-from trainers.openrlhf.scoring import LOG_KEYS, Outcome, failed, score_responses
+from trainers.openrlhf.scoring import Outcome, failed, score_responses, settings
 from verilog_env.labels import response_of
+from verilog_env.service import reward_reply
 
 log = logging.getLogger("verilog_env.openrlhf")
+
+settings()  # a malformed VERILOG_REWARD_* variable stops the rollout actor here, with its name
 
 
 def _count(items: Any) -> int:
     try:
         return max(0, len(items))
-    except Exception:  # noqa: BLE001
+    except Exception:
         return 1
 
 
 def _pack(outcomes: list[Outcome]) -> dict[str, Any]:
+    reply = reward_reply(outcomes)
     return {
-        "rewards": torch.tensor([o.reward for o in outcomes], dtype=torch.float32),
-        "scores": torch.tensor([o.score for o in outcomes], dtype=torch.float32),
-        "extra_logs": {
-            key: torch.tensor([float(o.logs.get(key, 0.0)) for o in outcomes], dtype=torch.float32) for key in LOG_KEYS
-        },
+        "rewards": torch.tensor(reply["rewards"], dtype=torch.float32),
+        "scores": torch.tensor(reply["scores"], dtype=torch.float32),
+        "extra_logs": {key: torch.tensor(values, dtype=torch.float32) for key, values in reply["extra_logs"].items()},
     }
 
 
@@ -58,7 +64,7 @@ def _responses(queries: list[Any], prompts: list[Any]) -> list[Any]:
         prompt = prompts[i] if i < len(prompts) else None
         try:
             out.append(response_of(query, prompt if isinstance(prompt, str) else None))
-        except Exception:  # noqa: BLE001 - not text: scored as an internal error below
+        except Exception:  # not text: scored as an internal error below
             out.append(None)
     return out
 
@@ -74,10 +80,4 @@ def reward_func(queries, prompts, labels, **kwargs) -> dict[str, Any]:
         return _pack(outcomes)
     except Exception as exc:
         log.exception("reward_func failed; %d answer(s) get 0", n)
-        try:
-            return _pack([failed("reward_internal_error", f"{type(exc).__name__}: {exc}")] * n)
-        except Exception:  # noqa: BLE001 - last resort: plain tensors
-            zeros = torch.zeros(n)
-            logs = {key: zeros.clone() for key in LOG_KEYS}
-            logs["reward_internal_error"] = torch.ones(n)
-            return {"rewards": zeros.clone(), "scores": zeros.clone(), "extra_logs": logs}
+        return _pack([failed("reward_internal_error", f"{type(exc).__name__}: {exc}")] * n)

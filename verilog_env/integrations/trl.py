@@ -2,7 +2,9 @@
 
 TRL passes the dataset's other columns as keyword arguments: give the dataset a
 ``label`` column (problem id, golden source or JSON object). Completions may be plain
-strings or conversations (the last message's content is scored).
+strings or conversations (the last message's content is scored). Checker settings
+(``method="both"``, ...): :func:`verilog_env.integrations.configure` or the
+``VERILOG_REWARD_*`` variables.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from verilog_env.integrations import score_labelled
+from verilog_env.integrations import rewards
 
 
 def _text(completion: Any) -> str:
@@ -21,5 +23,4 @@ def _text(completion: Any) -> str:
 
 def verilog_reward(prompts: Sequence[Any], completions: Sequence[Any], label: Sequence[Any], **kwargs: Any) -> list[float]:
     """One reward per completion: 1.0 if its Verilog is equivalent to the labelled golden."""
-    scores = score_labelled([_text(c) for c in completions], list(label))
-    return [s.reward if s is not None else 0.0 for s in scores]
+    return rewards([_text(c) for c in completions], list(label))

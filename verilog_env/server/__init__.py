@@ -63,4 +63,4 @@ from .app import SERVE_EXTRA_HINT, create_app, serve
 from .config import ServerConfig
 from .protocol import BODY_GRACE, guarded_protocol
 
-__all__ = ["SERVE_EXTRA_HINT", "BODY_GRACE", "ServerConfig", "create_app", "guarded_protocol", "serve"]
+__all__ = ["BODY_GRACE", "SERVE_EXTRA_HINT", "ServerConfig", "create_app", "guarded_protocol", "serve"]
