@@ -22,7 +22,7 @@ from .demo import add_demo_arguments
 
 
 def register(subparsers) -> None:
-    """Add ``train`` (with ``sft``, ``dapo`` and ``demo``) to the ``verilog-env`` subparsers."""
+    """Add ``train`` (with ``sft``, ``dapo``, ``demo`` and ``config``) to the ``verilog-env`` subparsers."""
     train = subparsers.add_parser(
         "train", help="SFT warm-up, DAPO and the end-to-end demo (needs the 'train' extra)",
         description="Train models with the verilog-env reward: SFT distillation, then adaptive DAPO.",
@@ -30,8 +30,8 @@ def register(subparsers) -> None:
     sub = train.add_subparsers(dest="train_command", required=True)
     for name, what in (("sft", "SFT warm-up on (spec, reasoning, code) records"),
                        ("dapo", "adaptive DAPO against the simulation reward")):
-        p = sub.add_parser(name, help=what, description=f"{what}. Keys: see trainers/{'sft' if name == 'sft' else 'dapo/trainer'}.py "
-                           "or examples/configs/.")
+        p = sub.add_parser(name, help=what, description=f"{what}. Keys: `verilog-env train config {name}`, "
+                           f"trainers/{'sft' if name == 'sft' else 'dapo/trainer'}.py or examples/configs/.")
         p.add_argument("--config", required=True, metavar="FILE.yaml", help="YAML config (keys of the config dataclass)")
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override one key (repeatable), e.g. --set lr=1e-5; dotted keys reach into a "
