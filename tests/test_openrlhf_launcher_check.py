@@ -91,3 +91,10 @@ def test_launch_exports_the_settings_to_the_run_and_ray(monkeypatch):
     assert "RAY_OVERRIDE_JOB_RUNTIME_ENV" not in os.environ
     ray.init()
     assert inits[-1] == {} and overrides[-1] is None
+
+
+def test_the_reward_file_reads_back_what_the_launcher_exports():
+    from trainers.openrlhf import scoring
+
+    ns, _, _ = train_dapo.parse(BOTH_FLAGS)
+    assert scoring.Settings.from_env(ns.check.to_env()).check == ns.check
