@@ -62,8 +62,6 @@ import functools
 import os
 from typing import Any
 
-from verilog_env import workers
-
 SCREENED = "screened"
 """The ``outcome`` of a sample refused by :func:`inspect` (never a pass)."""
 
@@ -96,8 +94,10 @@ def inspect(code: str, top: str | None, screen: bool = True) -> Inspection:
     and comments, and the text the official flow compiles. Analysed in a worker process."""
     import pebble
 
+    from verilog_env import workers
+
     try:
-        job = workers.get_pool(POOL).schedule(workers.guarded, args=(_analyse, code, top, screen), timeout=SECONDS)
+        job = _pool().schedule(workers.guarded, args=(_analyse, code, top, screen), timeout=SECONDS)
         return job.result()
     except TimeoutError:
         why = f"analysing the sample exceeded the screen's {SECONDS:g} s time limit"
@@ -112,26 +112,33 @@ def inspect(code: str, top: str | None, screen: bool = True) -> Inspection:
 
 # --- the worker pool ----------------------------------------------------------------
 
-POOL = workers.PoolSpec(
-    "screen", memory_bytes=MEMORY_BYTES, beyond_held=True, warm=("verilog_env.hdl.design",),
-    max_workers=min(os.cpu_count() or 1, 8),
-)
-"""The screen's workers: forked (a worker starts in milliseconds and never re-runs the
-caller's script), each loads pyslang and may then add :data:`MEMORY_BYTES` of address
-space (a scorer that loaded torch holds gigabytes). At most 8 (50 MiB each, idle): an
-analysis is a few percent of a sample's time, so a few workers keep every core's
-simulator busy."""
+def _pool():
+    """The screen's workers (:mod:`verilog_env.workers`, imported here so that ``import
+    benchmarks`` loads no pyslang): forked (a worker starts in milliseconds and never
+    re-runs the caller's script), each loads pyslang and may then add :data:`MEMORY_BYTES`
+    of address space (a scorer that loaded torch holds gigabytes). At most 8 (50 MiB
+    each, idle): an analysis is a few percent of a sample's time, so a few workers keep
+    every core's simulator busy."""
+    from verilog_env import workers
+
+    spec = workers.PoolSpec(
+        "screen", memory_bytes=MEMORY_BYTES, beyond_held=True, warm=("verilog_env.hdl.design",),
+        max_workers=min(os.cpu_count() or 1, 8),
+    )
+    return workers.get_pool(spec)
 
 
 def start() -> None:
     """Start the workers now (suites do when they load their problems): each loads pyslang
     while the caller does other work, instead of on the first sample."""
-    workers.get_pool(POOL).schedule(os.getpid)
+    _pool().schedule(os.getpid)
 
 
 def shutdown() -> None:
     """Stop the screen's workers (they start again on the next :func:`inspect`)."""
-    workers.shutdown(POOL.name)
+    from verilog_env import workers
+
+    workers.shutdown("screen")
 
 
 # --- the analysis (in a worker) -----------------------------------------------------

@@ -162,8 +162,10 @@ def resolve(settings: CheckSettings | None, knobs: dict[str, Any]) -> CheckSetti
 
 
 def shutdown() -> None:
-    """Stop every judge's worker pool (each restarts on its next job)."""
+    """Stop every judge's worker pool (each restarts on its next job, with nothing cached)
+    and forget the goldens' observed costs: the next call starts as the first did."""
     workers.shutdown()
+    _seconds_per_golden.clear()
 
 
 # --------------------------------------------------------------------------- one judge
