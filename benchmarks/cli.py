@@ -14,7 +14,6 @@ Registered into the ``verilog-env`` command line through the entry-point group
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib
 import json
 import re
@@ -364,29 +363,17 @@ def _scoring(p: argparse.ArgumentParser) -> None:
                    "as 'screened': they can fake a pass)")
 
 
-CHECKER_FLAGS = {"--seed": "--check-seed", "--timeout": "--check-timeout"}
+CHECKER_FLAGS = {"seed": "--check-seed", "timeout": "--check-timeout"}
 """verilog_env's checker flags that ``bench`` renames: ``bench run --seed`` is the sampling
 seed, and a bare ``--timeout`` would read as the scoring's (``--score-timeout``)."""
 
 
 def _checker_arguments(p: argparse.ArgumentParser) -> None:
-    """The checker's flags (:func:`verilog_env.cli.add_checker_arguments`: its settings,
-    :class:`verilog_env.CheckSettings`) for ``--also-equivalence``, renamed by
-    :data:`CHECKER_FLAGS`; each lands in ``args.check_<field>``."""
+    """The checker's flags for ``--also-equivalence`` (:func:`verilog_env.cli.add_checker_arguments`,
+    renamed by :data:`CHECKER_FLAGS`)."""
     from verilog_env.cli import add_checker_arguments
 
-    template = argparse.ArgumentParser(add_help=False)
-    add_checker_arguments(template)
-    group = p.add_argument_group("checker settings for --also-equivalence (verilog_env.CheckSettings)")
-    fields = []
-    for action in template._actions:
-        flag = copy.copy(action)
-        flag.option_strings = [CHECKER_FLAGS.get(o, o) for o in action.option_strings]
-        flag.dest = f"check_{action.dest}"
-        flag.metavar = action.metavar or action.dest.upper()
-        group._add_action(flag)
-        fields.append(action.dest)
-    p.set_defaults(check_fields=tuple(fields))
+    add_checker_arguments(p, rename=CHECKER_FLAGS)
 
 
 def _scoring_options(args: argparse.Namespace) -> dict:
@@ -406,11 +393,11 @@ def _equivalence(args: argparse.Namespace):
     the checker flags make."""
     if not args.also_equivalence:
         return False
-    from verilog_env import CheckSettings
+    from verilog_env.cli import UsageError, checker_settings
 
     try:
-        return CheckSettings.from_dict({field: getattr(args, f"check_{field}") for field in args.check_fields})
-    except ValueError as error:
+        return checker_settings(args)
+    except UsageError as error:
         raise _usage_error(f"--also-equivalence: {error}") from None
 
 

@@ -105,12 +105,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 partial_credit=args.partial_credit,
                 think_prefilled=args.think_prefilled,
             ),
-            seed=args.seed,
-            cycles=args.cycles,
-            check_timeout=args.check_timeout,
-            method=args.method,
-            formal_budget=args.formal_budget,
-            formal_fallback=args.formal_fallback,
+            check=checker_settings(args),
             request_timeout=args.request_timeout,
             max_batch=args.max_batch,
             max_request_bytes=args.max_request_bytes,
@@ -244,48 +239,43 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-def add_checker_arguments(parser: argparse.ArgumentParser) -> None:
-    """The checker's settings (:class:`verilog_env.CheckSettings`) as flags: --seed,
-    --cycles, --timeout and the method flags."""
-    parser.add_argument("--seed", type=stimulus_seed, default=0, help=SEED_HELP)
-    parser.add_argument(
-        "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate (default: {DEFAULT_CYCLES})"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help=f"seconds per compile/simulation (default: {DEFAULT_TIMEOUT:g})"
-    )
-    add_method_arguments(parser)
+CHECKER_FIELDS = ("seed", "cycles", "timeout", "method", "formal_budget", "formal_fallback")
+"""The :class:`CheckSettings` fields the command line sets (each in ``args.check_<field>``)."""
+
+
+def add_checker_arguments(parser: argparse.ArgumentParser, rename: dict[str, str] | None = None) -> None:
+    """The checker's settings (:class:`verilog_env.CheckSettings`) as flags: ``--seed``,
+    ``--cycles``, ``--timeout``, ``--method``, ``--formal-budget``, ``--formal-fallback``,
+    each landing in ``args.check_<field>`` (read them with :func:`checker_settings`).
+    ``rename`` gives a field another flag where its name is taken by the command
+    (``{"seed": "--check-seed"}``)."""
+    flags = {field: f"--{field.replace('_', '-')}" for field in CHECKER_FIELDS} | (rename or {})
+    group = parser.add_argument_group("checker settings (verilog_env.CheckSettings)")
+
+    def add(field: str, **kw) -> None:
+        group.add_argument(flags[field], dest=f"check_{field}", **kw)
+
+    add("seed", type=stimulus_seed, default=0, help=SEED_HELP)
+    add("cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate (default: {DEFAULT_CYCLES})")
+    add("timeout", type=_positive_seconds, default=DEFAULT_TIMEOUT,
+        help=f"seconds per compile/simulation (default: {DEFAULT_TIMEOUT:g})")
+    add("method", choices=METHODS, default="sim",
+        help="sim: seeded random simulation (default); both: simulation, then a Yosys formal check of what "
+        "it passes; formal: the formal check alone")
+    add("formal_budget", type=_positive_seconds, default=None, metavar="SECONDS",
+        help=f"seconds of formal effort per check (default: {DEFAULT_FORMAL_BUDGET:g})")
+    add("formal_fallback", choices=FALLBACKS, default="reject",
+        help="with --method both, an answer formal cannot check though it can check the reference: reject "
+        "(default) or keep simulation's verdict")
 
 
 def checker_settings(args: argparse.Namespace) -> CheckSettings:
-    """The :class:`CheckSettings` the flags of :func:`add_checker_arguments` (or, for
-    ``serve``, ``--check-timeout`` and :func:`add_method_arguments`) ask for; a
+    """The one :class:`CheckSettings` the flags of :func:`add_checker_arguments` ask for; a
     combination it refuses is a :class:`UsageError`."""
-    timeout = args.timeout if hasattr(args, "timeout") else args.check_timeout
     try:
-        return CheckSettings(
-            seed=args.seed, cycles=args.cycles, timeout=timeout, method=args.method,
-            formal_budget=args.formal_budget, formal_fallback=args.formal_fallback,
-        )
+        return CheckSettings(**{field: getattr(args, f"check_{field}") for field in CHECKER_FIELDS})
     except ValueError as error:
         raise UsageError(str(error)) from None
-
-
-def add_method_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--method", choices=METHODS, default="sim",
-        help="sim: seeded random simulation (default); both: simulation, then a Yosys formal check of what "
-        "it passes; formal: the formal check alone",
-    )
-    parser.add_argument(
-        "--formal-budget", type=_positive_seconds, default=None, metavar="SECONDS",
-        help=f"seconds of formal effort per check (default: {DEFAULT_FORMAL_BUDGET:g})",
-    )
-    parser.add_argument(
-        "--formal-fallback", choices=FALLBACKS, default="reject",
-        help="with --method both, an answer formal cannot check though it can check the reference: reject "
-        "(default) or keep simulation's verdict",
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,15 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-connections", type=int, default=256, help="open connections at most; more are closed (default: 256)"
     )
-    serve.add_argument("--seed", type=stimulus_seed, default=0, help=SEED_HELP)
-    serve.add_argument(
-        "--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles to simulate per check (default: {DEFAULT_CYCLES})"
-    )
-    serve.add_argument(
-        "--check-timeout", type=float, default=DEFAULT_TIMEOUT,
-        help=f"seconds per compile/simulation of a check (default: {DEFAULT_TIMEOUT:g})",
-    )
-    add_method_arguments(serve)
+    # --timeout would read as the request's: the checker's is --check-timeout here.
+    add_checker_arguments(serve, rename={"timeout": "--check-timeout"})
     serve.add_argument(
         "--partial-credit", action="store_true", help="reward mismatches by the fraction of ticks matched first"
     )
