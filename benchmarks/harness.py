@@ -66,7 +66,7 @@ _FIXED_SETTINGS = ("model", "temperature", "top_p", "max_tokens", "seed", "syste
 
 
 @dataclasses.dataclass
-class RunSettings:
+class RunConfig:
     """Sampling settings of a run (CodeV-R1 protocol by default)."""
 
     n: int = DEFAULT_N
@@ -130,7 +130,7 @@ def plan_requests(
     suite: EvalSuite,
     problems: Sequence[EvalProblem],
     done: set[tuple[str, int]],
-    settings: RunSettings,
+    settings: RunConfig,
     max_n_per_request: int | None,
 ) -> list[GenerationRequest]:
     """Requests for the missing samples: each contiguous run of missing indices of a
@@ -155,7 +155,7 @@ def generate_samples(
     problems: Sequence[EvalProblem],
     generator: Generator,
     out_dir: Path,
-    settings: RunSettings,
+    settings: RunConfig,
     *,
     progress: bool = True,
 ) -> list[dict]:
@@ -391,7 +391,7 @@ def run(
         raise HarnessError(f"n must be >= 1, got {n}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    settings = RunSettings(n, temperature, top_p, max_tokens, seed, system_prompt, think_prefilled, model)
+    settings = RunConfig(n, temperature, top_p, max_tokens, seed, system_prompt, think_prefilled, model)
     record_problems(out_dir, problems)
     if generator is not None:
         if settings.model is None:

@@ -16,7 +16,7 @@ import pytest
 import verilog_env
 from trainers.config import ConfigError, describe_fields, load_config, save_config
 from trainers.dapo.trainer import DAPOConfig, score_texts
-from trainers.demo import DemoSettings
+from trainers.demo import DemoConfig
 from trainers.sft import SFTConfig
 from trainers.synth import config as synth_config
 from verilog_env import CheckSettings, RewardConfig
@@ -75,7 +75,7 @@ def test_shipped_configs_use_the_sections():
 
 
 @pytest.mark.parametrize("cls", [
-    DAPOConfig, SFTConfig, DemoSettings, synth_config.SynthConfig, synth_config.CorpusSource,
+    DAPOConfig, SFTConfig, DemoConfig, synth_config.SynthConfig, synth_config.CorpusSource,
     *synth_config.SECTIONS.values(),
 ])
 def test_every_user_facing_field_is_documented(cls):

@@ -41,7 +41,7 @@ from trainers.dapo.trainer import (
 )
 from trainers.demo import (
     SYSTEM_PROMPT,
-    DemoSettings,
+    DemoConfig,
     build_tokenizer,
     run_demo,
     teacher_records,
@@ -290,7 +290,7 @@ def test_sampler_state_round_trip():
 @pytest.fixture(scope="module")
 def quick_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    summary = run_demo(DemoSettings.quick(out=str(out), progress=False, device="cpu"))
+    summary = run_demo(DemoConfig.quick(out=str(out), progress=False, device="cpu"))
     return out, summary
 
 

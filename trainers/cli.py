@@ -94,7 +94,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
         elif args.trainer == "dapo":
             from .dapo.trainer import DAPOConfig as Config
         else:
-            from .demo import DemoSettings as Config
+            from .demo import DemoConfig as Config
     except ImportError as error:
         return _fail(f"{error}; install the training extra: pip install 'verilog-env[train]'")
     print_keys(Config)

@@ -223,7 +223,7 @@ def tiny_model(tokenizer, hidden: int, layers: int, heads: int, intermediate: in
 # --- settings -----------------------------------------------------------------------------
 
 @dataclasses.dataclass
-class DemoSettings:
+class DemoConfig:
     """Sizes of the demo (``quick()`` shrinks them for CI)."""
 
     seed: int = 0
@@ -277,14 +277,14 @@ class DemoSettings:
     """Progress bars (summary lines print either way)."""
 
     @classmethod
-    def quick(cls, **kw) -> DemoSettings:
+    def quick(cls, **kw) -> DemoConfig:
         return cls(**{"sft_examples": 600, "sft_epochs": 3.0, "sft_batch": 16, "rl_steps": 2, "prompts_per_step": 4, "mini_batch_size": 4, "samples_per_prompt": 4,
                       "eval_samples": 2, "eval_every": 2, **kw})
 
 
 # --- 5. the pipeline ----------------------------------------------------------------------
 
-def run_demo(settings: DemoSettings) -> dict[str, Any]:
+def run_demo(settings: DemoConfig) -> dict[str, Any]:
     """Run the whole demo; returns (and writes to ``<out>/summary.json``) its numbers."""
     import torch
     import transformers
@@ -512,7 +512,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (summary lines still print)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a size of the demo (see trainers.demo.DemoSettings), e.g. --set rl_steps=60")
+                        help="override a size of the demo (see trainers.demo.DemoConfig), e.g. --set rl_steps=60")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -524,11 +524,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_from_args(args: argparse.Namespace) -> int:
     from .config import ConfigError, config_from_dict, config_to_dict, parse_overrides
 
-    base = DemoSettings.quick() if args.quick else DemoSettings()
+    base = DemoConfig.quick() if args.quick else DemoConfig()
     values = {**config_to_dict(base), "seed": args.seed, "out": args.out, "device": args.device,
               "progress": not args.no_progress}
     try:
-        settings = config_from_dict(DemoSettings, {**values, **parse_overrides(getattr(args, "overrides", []))},
+        settings = config_from_dict(DemoConfig, {**values, **parse_overrides(getattr(args, "overrides", []))},
                                     source="demo settings")
     except ConfigError as error:
         print(f"verilog-env train demo: {error}", file=sys.stderr)
