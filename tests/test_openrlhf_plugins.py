@@ -283,6 +283,79 @@ def test_settings_from_env():
     assert s.reward.format_penalty == 0.1 and not s.reward.require_format and s.deadline == 120.0
 
 
+@pytest.fixture
+def trap_env(monkeypatch):
+    """Sets the process's VERILOG_REWARD_* checker variables (the reward file and agent
+    read them again when they change); all unset at first: the default settings."""
+    from verilog_env import CheckSettings, formal
+
+    if not formal.available():
+        pytest.skip("Yosys not installed (scripts/ensure_yosys.sh)")
+    for name in CheckSettings().to_env():
+        monkeypatch.delenv(name, raising=False)
+
+    def set_settings(check: CheckSettings) -> None:
+        for name, value in check.to_env().items():
+            monkeypatch.setenv(name, value)
+
+    return set_settings
+
+
+def test_method_both_reaches_the_reward_file(tokenizer, trap_env):
+    from formal_trap import BOTH, LABEL, PROBLEM, RIGHT_RESPONSE, TRAP_RESPONSE
+
+    executor = SingleTurnAgentExecutor(remote_rm_url=reward_func_path())
+    prompt = chat_prompt(tokenizer, PROBLEM)
+
+    def rewards() -> list[float]:
+        queries = [prompt + answer + "<|im_end|>" for answer in (TRAP_RESPONSE, RIGHT_RESPONSE)]
+        results = asyncio.run(executor._fetch_rewards_via_func(queries, [prompt] * 2, [LABEL] * 2))
+        return [info["rewards"].item() for info in results]
+
+    assert rewards() == [1.0, 1.0]  # random simulation misses the bug
+    trap_env(BOTH)
+    assert rewards() == [0.0, 1.0]
+
+
+def test_malformed_checker_variable_stops_the_reward_file_from_loading(monkeypatch, caplog):
+    monkeypatch.setenv("VERILOG_REWARD_METHOD", "proof")
+    with pytest.raises(ValueError, match="VERILOG_REWARD_"):
+        SingleTurnAgentExecutor(remote_rm_url=reward_func_path())
+    with caplog.at_level("ERROR", logger="verilog_env.openrlhf"):
+        outcomes = [scoring.score_responses([correct(SUITE[0])], [SUITE[0].id]) for _ in range(3)]
+    assert all(o.reward == 0.0 and o.logs["reward_internal_error"] == 1.0 for [o] in outcomes)
+    assert len([r for r in caplog.records if "method" in r.getMessage()]) <= 1  # said once, not per answer
+
+
+def test_server_and_reward_file_log_the_same_keys_for_the_same_batch(tokenizer):
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("fastapi")
+    from loopback_server import running
+
+    from verilog_env.server import ServerConfig, create_app
+
+    problem = SUITE.get("abs_diff8")
+    prompt = chat_prompt(tokenizer, problem)
+    answers = [correct(problem), mutant(problem), malformed(problem), compile_error(problem), correct(problem)]
+    labels = [problem.id] * 4 + ["no_such_problem"]
+    queries = [prompt + answer + "<|im_end|>" for answer in answers]
+    executor = SingleTurnAgentExecutor(remote_rm_url=reward_func_path())
+    from_file = asyncio.run(executor._fetch_rewards_via_func(queries, [prompt] * len(queries), labels))
+    config = ServerConfig(warmup=False)
+    with running(create_app(config), config) as url:
+        reply = httpx.post(url + "/reward", json={"query": queries, "prompts": [prompt] * len(queries), "labels": labels},
+                           timeout=120)
+    assert reply.status_code == 200, reply.text
+    served = reply.json()
+    for i, info in enumerate(from_file):
+        assert list(info["extra_logs"]) == list(served["extra_logs"]), i  # the same keys, in the same order
+        for key, values in served["extra_logs"].items():
+            if key != "check_seconds":
+                assert info["extra_logs"][key].item() == values[i], (i, key)
+        assert info["rewards"].item() == served["rewards"][i] and info["scores"].item() == served["scores"][i]
+    assert served["rewards"] == [1.0, 0.0, 0.0, 0.0, 0.0]
+
+
 # ------------------------------------------------------------------------------ agent
 
 
@@ -330,6 +403,31 @@ def test_agent_gives_compiler_feedback_and_stops_at_turn_limit(tokenizer, monkey
     assert len(engine.prompts) == 2 and out["reward"] == 0.0 and out["scores"].tolist() == [0.0]
     assert "does not compile" in engine.prompts[1]
     assert out["extra_logs"]["turns"].item() == 2.0 and out["extra_logs"]["format_ok"].item() == 0.0
+
+
+def test_method_both_reaches_the_agent(tokenizer, trap_env, monkeypatch):
+    from formal_trap import BOTH, LABEL, PROBLEM, RIGHT_RESPONSE, TRAP_RESPONSE
+
+    monkeypatch.setenv("VERILOG_AGENT_MAX_TURNS", "1")
+    executor = _load_agent_executor(agent_path())
+
+    def episode(answer: str) -> float:
+        out = asyncio.run(
+            executor.execute(
+                prompt=chat_prompt(tokenizer, PROBLEM),
+                label=LABEL,
+                sampling_params=SamplingParams(max_tokens=None, logprobs=None),
+                max_length=8192,
+                hf_tokenizer=tokenizer,
+                llm_engine=ScriptedEngine(tokenizer, [answer]),
+            )
+        )
+        return out["reward"]
+
+    assert episode(TRAP_RESPONSE) == 1.0  # random simulation misses the bug
+    trap_env(BOTH)
+    assert episode(TRAP_RESPONSE) == 0.0
+    assert episode(RIGHT_RESPONSE) == 1.0
 
 
 # ------------------------------------------------------------- data and launchers (no Ray)
