@@ -424,6 +424,11 @@ def test_bad_requests_get_structured_errors(client, server):
     assert_error(client.post("/reward", json={**ok, "query": [1]}), 422, "invalid_request")
     assert_error(client.post("/reward", json={"prompts": ["p"], "labels": [SEQ.id]}), 422, "invalid_request")
     assert_error(client.post("/reward", json=[1, 2]), 422, "invalid_request")
+    # Strict schemas: an unknown field, anywhere, is refused rather than ignored.
+    assert_error(client.post("/reward", json={**ok, "lables": [SEQ.id]}), 422, "invalid_request")
+    assert_error(client.post("/score", json={"items": [], "seed": 3}), 422, "invalid_request")
+    item = {"response": "x", "problem_id": SEQ.id, "method": "both"}
+    assert_error(client.post("/score", json={"items": [item]}), 422, "invalid_request")
     assert_error(client.post("/reward", content=b"{not json"), 400, "invalid_json")
     assert_error(client.post("/reward", content=b"\xff\xfe\x00garbage"), 400, "invalid_json")
     assert_error(client.post("/reward", content=b"[" * 100_000 + b"]" * 100_000), 400, "invalid_json")

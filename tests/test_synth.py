@@ -596,3 +596,25 @@ def test_interrupted_run_resumes_without_repeating_requests(server, tmp_path, mo
     reset(server, script=script)
     assert_counts(run_pipeline(config))
     assert stats(server)["requests"] == 0
+
+
+def test_check_settings_method_both_reaches_the_synthesis_filter(tmp_path):
+    """The synthesis config's check: section (one CheckSettings) decides which pairs are
+    kept: a regenerated design that simulation passes and formal refutes is dropped with
+    method both, kept with the default settings; each settings has its own cached verdict."""
+    from formal_trap import BOTH, GOLDEN, WRONG_ON_ONE_VALUE
+
+    from trainers.synth.config import load_synth_config
+    from trainers.synth.state import StateStore
+    from trainers.synth.verify import Pair, check_pairs
+    from verilog_env import CheckSettings
+
+    store = StateStore(tmp_path / "state.sqlite")
+    pairs = [Pair(GOLDEN, WRONG_ON_ONE_VALUE, "top"), Pair(GOLDEN, GOLDEN, "top")]
+    assert [r["status"] for r in check_pairs(pairs, store, CheckSettings())] == ["equivalent", "equivalent"]
+    path = tmp_path / "synth.yaml"
+    path.write_text(f"check:\n  method: both\n  formal_budget: {BOTH.formal_budget}\n")
+    settings = load_synth_config(path).check
+    assert settings == BOTH
+    both = check_pairs(pairs, store, settings)
+    assert [r["status"] for r in both] == ["mismatch", "equivalent"] and not any(r["cached"] for r in both)
