@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from formal_trap import GOLDEN as ADDER  # the trap every reward path is tested with
+from formal_trap import WRONG_ON_ONE_VALUE as ADDER_WRONG_ON_ONE_VALUE
 
 from verilog_env import Status, check_equivalence, check_many, formal
 from verilog_env.equiv.settings import DEFAULT_CYCLES
@@ -23,18 +25,6 @@ def result(verdict: Verdict) -> str | None:
 
 
 # --------------------------------------------------------------------- combinational
-
-ADDER = """
-module top(input [31:0] a, input [31:0] b, output [31:0] y);
-  assign y = a + b;
-endmodule
-"""
-
-ADDER_WRONG_ON_ONE_VALUE = """
-module top(input [31:0] a, input [31:0] b, output [31:0] y);
-  assign y = (a == 32'hDEADBEEF) ? a - b : b + a;
-endmodule
-"""
 
 
 def test_single_value_bug_passes_simulation_but_is_refuted_formally():
