@@ -294,7 +294,7 @@ def run_demo(settings: DemoConfig) -> dict[str, Any]:
     from . import common
     from .dapo.trainer import (
         DAPOConfig,
-        HFGenerator,
+        HFRollouts,
         evaluate,
         prompt_table,
         train_dapo,
@@ -357,7 +357,7 @@ def run_demo(settings: DemoConfig) -> dict[str, Any]:
     )
     device = common.resolve_device(settings.device)
     greedy = {}
-    generator = HFGenerator(model, tokenizer, device, True, 512)
+    generator = HFRollouts(model, tokenizer, device, True, 512)
     eval_prompts, _ = prompt_table(tokenizer, heldout, SYSTEM_PROMPT, 256)
     greedy["sft"] = evaluate(generator, tokenizer, heldout, eval_prompts, dapo_config, samples=0)
     dapo = train_dapo(dapo_config, model=model, tokenizer=tokenizer, train_problems=train_problems, eval_problems=heldout)

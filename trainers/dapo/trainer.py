@@ -302,7 +302,7 @@ def cut_response(ids: Sequence[int], stops: Sequence[int]) -> tuple[list[int], b
     return list(ids), True
 
 
-class HFGenerator:
+class HFRollouts:
     """Samples with ``model.generate`` in left-padded chunks of ``batch_size`` sequences.
 
     The sampling settings are passed in full every call (top-k off, no repetition
@@ -347,7 +347,7 @@ class HFGenerator:
         return results
 
 
-class VLLMGenerator:
+class VLLMRollouts:
     """Samples with vLLM (optional; CUDA only). The engine holds its own copy of the
     weights on the GPU and receives the policy's after every update (:meth:`sync`).
 
@@ -397,12 +397,12 @@ def make_generator(config: DAPOConfig, model, tokenizer, device: torch.device, m
     if use_vllm:
         if device.type != "cuda" or not model_path:
             raise ConfigError("backend 'vllm' needs a CUDA device and a model folder or hub name")
-        generator = VLLMGenerator(model_path, stop_token_ids(model, tokenizer), seed=config.seed,
+        generator = VLLMRollouts(model_path, stop_token_ids(model, tokenizer), seed=config.seed,
                                   max_model_len=config.max_prompt_length + config.max_response_length,
                                   gpu_memory_utilization=config.vllm_gpu_memory_utilization)
         generator.sync(model)
         return generator
-    return HFGenerator(model, tokenizer, device, config.bf16, config.generation_batch_size)
+    return HFRollouts(model, tokenizer, device, config.bf16, config.generation_batch_size)
 
 
 def shaped_rewards(scores: np.ndarray, lengths: np.ndarray, config: DAPOConfig) -> np.ndarray:

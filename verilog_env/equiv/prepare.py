@@ -1,7 +1,7 @@
 """Golden and candidate preparation, shared by every judge: analysis (pyslang, the
 candidate policy), the interface check, renaming, and the per-worker golden cache.
 
-A judge (:mod:`.simcheck`, :mod:`verilog_env.formal`) starts from a :class:`Reference`
+A judge (:mod:`.simcheck`, :mod:`verilog_env.formal`) starts from a :class:`Golden`
 (:func:`analyze_golden`: cached per text and top) and a candidate :class:`Design` from
 :func:`prepare_candidate` (analysed and policed with the ``candidate`` role, its interface
 compared with the golden's), so every judge judges the same text the same way.
@@ -58,7 +58,7 @@ class CheckOptions:
 
 
 @dataclasses.dataclass
-class Reference:
+class Golden:
     """An analysed golden: its design and the canonical text (modules renamed) the engines read."""
 
     design: Design
@@ -108,14 +108,14 @@ def simulated_cycles(design: Design, cycles: int) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def analyze_golden(text: str, top: str | None) -> Reference | DesignError:
+def analyze_golden(text: str, top: str | None) -> Golden | DesignError:
     """The golden's analysis and canonical text (cached per text and top)."""
     try:
         design = analyze(text, name="golden.v", role="golden", top=top)
         renamed = prefix_modules(design, GOLDEN_PREFIX)
     except DesignError as error:
         return error
-    return Reference(design, renamed)
+    return Golden(design, renamed)
 
 
 def interface_mismatch(golden: Design, candidate: Design) -> str | None:
@@ -135,7 +135,7 @@ def interface_mismatch(golden: Design, candidate: Design) -> str | None:
     return "interface differs from the reference: " + "; ".join(problems[:4])
 
 
-def prepare_candidate(text: str, reference: Reference, options: CheckOptions) -> Design | Verdict:
+def prepare_candidate(text: str, reference: Golden, options: CheckOptions) -> Design | Verdict:
     """The candidate analysed and policed as a candidate, its top the one named
     ``options.candidate_top`` (default: the golden's), its interface the golden's; or the
     verdict that says why it cannot be judged (with its analysis seconds)."""

@@ -36,7 +36,7 @@ from . import testbench
 from .prepare import (
     GOLDEN_PREFIX,
     CheckOptions,
-    Reference,
+    Golden,
     analyze_golden,
     candidate_prefix,
     prepare_candidate,
@@ -125,7 +125,7 @@ def _remember_trace(key: tuple, trace: GoldenTrace) -> None:
 
 
 def record_golden(
-    reference: Reference, stim: Stimulus, ticks: int, options: CheckOptions, key: tuple | None = None
+    reference: Golden, stim: Stimulus, ticks: int, options: CheckOptions, key: tuple | None = None
 ) -> GoldenTrace | Verdict:
     """Simulate the golden alone on ``stim`` and record its outputs at every tick.
 
@@ -147,7 +147,7 @@ class Recording:
     for it waiting forever). :meth:`close` ends whatever still runs and removes the files.
     """
 
-    def __init__(self, reference: Reference, stim: Stimulus, ticks: int, options: CheckOptions, key: tuple | None):
+    def __init__(self, reference: Golden, stim: Stimulus, ticks: int, options: CheckOptions, key: tuple | None):
         self.reference, self.ticks, self.key = reference, ticks, key
         self.nonce = secrets.token_hex(8)
         base = options.limits()
@@ -310,7 +310,7 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions, batch
     return verdicts  # type: ignore[return-value]
 
 
-def _check_designs(reference: Reference, runnable: list[tuple[int, Design, float]], stim: Stimulus, ticks: int,
+def _check_designs(reference: Golden, runnable: list[tuple[int, Design, float]], stim: Stimulus, ticks: int,
                    golden: Recording | _Recorded, options: CheckOptions, batch_size: int,
                    verdicts: list[Verdict | None]) -> None:
     """Simulate the analysed candidates (``runnable``: index, design, analysis seconds) and
@@ -341,7 +341,7 @@ def _check_designs(reference: Reference, runnable: list[tuple[int, Design, float
 
 
 def simulate_against(
-    reference: Reference, design: Design, stim: Stimulus, ticks: int, options: CheckOptions, key: tuple | None = None
+    reference: Golden, design: Design, stim: Stimulus, ticks: int, options: CheckOptions, key: tuple | None = None
 ) -> Verdict:
     """One candidate against the golden on a given stimulus of ``ticks`` ticks (formal
     replays and deep runs): the golden recorded alone (cached under ``key``), then the
@@ -372,7 +372,7 @@ def _compile_failure(run: RunResult, prefix: str, limits: Limits) -> Verdict:
 
 
 def _simulate(
-    reference: Reference,
+    reference: Golden,
     designs: list[Design],
     stim: Stimulus,
     ticks: int,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..equiv.prepare import CheckOptions, Reference, candidate_prefix
+from ..equiv.prepare import CheckOptions, Golden, candidate_prefix
 from ..equiv.simcheck import simulate_against
 from ..equiv.stimulus import Stimulus
 from ..equiv.verdict import Counterexample, Status, Verdict
@@ -37,12 +37,12 @@ def stimulus_from(rows: list[dict[str, int]], golden: Design) -> Stimulus:
     return Stimulus(ports=ports, values=values)
 
 
-def replay(reference: Reference, candidate: Design, rows: list[dict[str, int]], options: CheckOptions) -> Replay:
+def replay(reference: Golden, candidate: Design, rows: list[dict[str, int]], options: CheckOptions) -> Replay:
     """Simulate golden and candidate on ``rows`` (one dict of port values per tick)."""
     return _run(reference, candidate, stimulus_from(rows, reference.design), len(rows), options)
 
 
-def _run(reference: Reference, candidate: Design, stim: Stimulus, ticks: int, options: CheckOptions) -> Replay:
+def _run(reference: Golden, candidate: Design, stim: Stimulus, ticks: int, options: CheckOptions) -> Replay:
     verdict = simulate_against(reference, candidate, stim, ticks, options)
     seconds = sum(verdict.timings.get(k, 0.0) for k in ("compile", "golden", "simulate"))
     if verdict.status is Status.MISMATCH and verdict.counterexample is not None:
@@ -94,7 +94,7 @@ def held_rows(golden: Design, pattern: str, ticks: int) -> Stimulus:
     return Stimulus(ports=ports, values=tuple(values))
 
 
-def deep_run(reference: Reference, candidate: Design, pattern: str, options: CheckOptions,
+def deep_run(reference: Golden, candidate: Design, pattern: str, options: CheckOptions,
              seconds: float, ticks: int = DEEP_TICKS) -> Replay:
     """A long run with every input fixed after reset (a deterministic machine, so bounded
     model checking of it is exact simulation: the simulator does it)."""

@@ -37,9 +37,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..equiv.settings import CheckSettings
 from ..checking import CheckRequest, check_requests
 from ..equiv import Verdict
+from ..equiv.settings import CheckSettings
 from ..problems import Problem
 from ..suites import Suite, SuiteError, UncheckedGoldensWarning, load_suite
 
