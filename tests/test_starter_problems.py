@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 import verilog_env
-from verilog_env import CheckRequest, Status, check_requests
+from verilog_env import load_suite
 from verilog_env.hdl.design import Design, analyze
+from verilog_env.testing import check_suite
 
 STARTER = Path(verilog_env.__file__).parent / "data" / "starter"
 FILES = sorted(STARTER.glob("*.toml"))
@@ -80,15 +81,10 @@ def test_spec_names_the_module_and_every_port(path: Path):
 
 
 def test_every_golden_is_equivalent_to_itself():
-    goldens = [load(path)["golden"] for path in FILES]
-    tops = [load(path).get("top") for path in FILES]
-    # One call for the whole suite: check_requests mixes problems (check_many takes one golden).
-    verdicts = check_requests([CheckRequest(g, g, top, top) for g, top in zip(goldens, tops)])
-    failures = {
-        path.stem: f"{v.status.value}: {v.reason}"
-        for path, v in zip(FILES, verdicts)
-        if v.status is not Status.EQUIVALENT
-    }
+    # verilog_env.testing.check_suite: every golden against itself in one call, problems mixed.
+    report = check_suite(load_suite("starter"))
+    assert [r.id for r in report.results] == [path.stem for path in FILES]
+    failures = {r.id: f"{r.status}: {r.reason}" for r in report.failed}
     assert not failures, failures
 
 
