@@ -84,7 +84,7 @@ def load_references(root: str | os.PathLike | None = None) -> list[Reference]:
     """Every reference under ``root`` (default: ``$VERILOG_ENV_BENCHMARKS``, else
     ``../shared/benchmarks``), suite by suite in manifest order. A missing or incomplete
     directory is a :class:`~benchmarks.registry.BenchmarkDataError` saying what it expected."""
-    from . import suites
+    from . import suites  # noqa: F401 - registers the VerilogEval and RTLLM suites
 
     path: Path = as_root(root, "benchmark", EXPECTED)
     return [Reference(folder, p.id, p) for folder, name in SUITES.items() for p in get_eval_suite(name).load(path)]

@@ -21,7 +21,7 @@ import tempfile
 import pytest
 from shared_data import shared_benchmarks
 
-from perf.mutation_report import DEPTH, SEQUENCE
+from perf.mutation_report import SEQUENCE
 from verilog_env.testing.mutation import KINDS, Mutant, elaborates, mutants, mutation_sites
 
 

@@ -28,7 +28,7 @@ from verilog_env import (
     check_requests,
     score_many,
 )
-from verilog_env.equiv import prepare, simcheck, testbench
+from verilog_env.equiv import prepare, testbench
 from verilog_env.equiv.prepare import CheckOptions, analyze_golden
 from verilog_env.equiv.simcheck import record_golden
 from verilog_env.hdl.design import analyze
