@@ -13,8 +13,11 @@ come from an older policy) instead of being thrown away.
 
 The estimator is pluggable (:class:`SurvivalEstimator`):
 
-* :class:`RunningMin` - CodeV-R1's rule: the smallest survival ratio seen so far
-  (safe, but it only ratchets down, so it over-generates once training improves);
+* :class:`RunningMin` - the smallest survival ratio of any round so far (safe, but it
+  only ratchets down, so it over-generates once training improves). Harsher than
+  CodeV-R1's rule, which takes the lowest ratio of a completed step and of the current
+  step's rounds, resetting the latter every step (modelled faithfully in
+  :func:`trainers.dapo.simulate.run_codev_r1`);
 * :class:`MovingAverage` - an exponential moving average of per-round ratios;
 * :class:`BetaLowerBound` - a Beta posterior over the survival probability, with
   exponential forgetting for drift, read at ``mean - z * std`` (a lower confidence bound:

@@ -13,31 +13,44 @@ rates are resampled).
 Strategies, each filling ``batch`` surviving groups per step:
 
 * ``dapo``: fixed rounds of ``gen_batch`` prompts until the batch is full; surplus dropped.
-* ``openrlhf``: one round of ``batch`` prompts, then each rejected prompt is replaced one
-  for one, wave after wave, until the batch is full.
-* ``codev_r1``: adaptive rounds sized by the running-minimum survival estimate; surplus
-  dropped.
+* ``openrlhf``: OpenRLHF 0.11.2's ``_generate_vllm`` with dynamic filtering, event by
+  event: ``batch`` prompts are dispatched, and each group the filter rejects is replaced
+  by one new prompt the moment it returns (``ray.wait(num_returns=1)``), until ``batch``
+  groups are accepted. Its ``rounds_per_step`` counts dispatches (the first one plus one
+  per replacement); there is no surplus.
+* ``codev_r1``: CodeV-R1's rule as its verl fork runs it (``ray_trainer.py``,
+  ``dapo_accelerate``): a round is the smallest multiple of the dataloader's 8-prompt
+  parts reaching ``remaining / min(select_ratio, select_ratio_part)``, where
+  ``select_ratio_part`` is the lowest kept/sampled ratio of the current step's rounds (1
+  at each step's start) and ``select_ratio`` the lowest kept/sampled ratio of a completed
+  step (1 before the first); no floor; surplus dropped (:func:`run_codev_r1`).
 * ``ours``: adaptive rounds sized by a Beta lower-bound estimate; surplus kept for the
-  next step (:class:`~trainers.dapo.sampler.AdaptiveSampler`).
+  next step, at most ``max_surplus_age`` steps old
+  (:class:`~trainers.dapo.sampler.AdaptiveSampler`).
 
-Latency model for the idle tail: a round of S sequences runs on engines holding
-``capacity`` sequences at once; each sequence decodes for a lognormal time (median 1,
-sigma 0.6). The round lasts max(total work / capacity, longest sequence); the idle tail
-is the share of round time the engines are not busy, summed over the run. Small
-replacement waves are short of work but still wait for their longest sequence.
+Every generated prompt counts, whether it is trained on, filtered out, dropped as surplus
+or dropped as stale surplus.
+
+Latency model for the idle tail: engines hold ``capacity`` sequences at once; each
+sequence decodes for a lognormal time (median 1, sigma 0.6). A synchronous round of S
+sequences lasts max(total work / capacity, longest sequence); OpenRLHF's event loop is
+simulated sequence by sequence (a replacement's sequences start as capacity frees). The
+idle tail is the share of engine time not spent decoding, summed over the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
+import heapq
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 
-from .sampler import AdaptiveSampler, BetaLowerBound, RunningMin
+from .sampler import AdaptiveSampler, BetaLowerBound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,17 +116,23 @@ class Simulation:
         self.step = 0
         self.totals = Totals()
 
-    def generate(self, prompts: int) -> np.ndarray:
-        """One generation round: survival flags of ``prompts`` groups, with its time cost."""
+    def draw(self, prompts: int) -> tuple[np.ndarray, np.ndarray]:
+        """``prompts`` new groups: their survival flags and their sequences' decode times
+        (``prompts x samples``). Every drawn prompt counts as generated."""
         p = self.scenario.pass_rates(self.step, self.steps, self.rng, prompts)
         successes = self.rng.binomial(self.samples, p)
-        latencies = self.rng.lognormal(0.0, 0.6, size=prompts * self.samples)
-        busy = latencies.sum() / self.capacity
+        latencies = self.rng.lognormal(0.0, 0.6, size=(prompts, self.samples))
         self.totals.prompts += prompts
+        return (successes > 0) & (successes < self.samples), latencies
+
+    def generate(self, prompts: int) -> np.ndarray:
+        """One synchronous generation round: survival flags of ``prompts`` groups, with its time cost."""
+        survived, latencies = self.draw(prompts)
+        busy = latencies.sum() / self.capacity
         self.totals.rounds += 1
         self.totals.busy += busy
         self.totals.time += max(busy, latencies.max())
-        return (successes > 0) & (successes < self.samples)
+        return survived
 
 
 def run_dapo(sim: Simulation, batch: int, gen_batch: int, max_rounds: int) -> None:
@@ -125,14 +144,64 @@ def run_dapo(sim: Simulation, batch: int, gen_batch: int, max_rounds: int) -> No
         sim.totals.short_steps += kept < batch
 
 
-def run_openrlhf(sim: Simulation, batch: int, max_rounds: int) -> None:
+def run_openrlhf(sim: Simulation, batch: int, max_dispatches: int = 1 << 16) -> None:
+    """OpenRLHF's dynamic filtering, event by event (see the module docstring)."""
     for sim.step in range(sim.steps):
-        kept, wave, rounds = 0, batch, 0
+        clock = busy = 0.0
+        waiting: collections.deque[tuple[int, float]] = collections.deque()  # (group, decode time)
+        running: list[tuple[float, int]] = []  # (end time, group)
+        survives: list[bool] = []
+        left: list[int] = []
+
+        def dispatch(prompts: int) -> None:
+            flags, latencies = sim.draw(prompts)
+            for flag, times in zip(flags, latencies):
+                group = len(survives)
+                survives.append(bool(flag))
+                left.append(len(times))
+                waiting.extend((group, float(t)) for t in times)
+
+        dispatch(batch)
+        dispatches, accepted = 1, 0
+        while True:
+            while waiting and len(running) < sim.capacity:  # continuous batching
+                group, seconds = waiting.popleft()
+                heapq.heappush(running, (clock + seconds, group))
+                busy += seconds
+            if not running:
+                break
+            clock, group = heapq.heappop(running)
+            left[group] -= 1
+            if left[group] == 0:
+                if survives[group]:
+                    accepted += 1
+                elif dispatches < max_dispatches:
+                    dispatch(1)
+                    dispatches += 1
+        sim.totals.rounds += dispatches
+        sim.totals.busy += busy / sim.capacity
+        sim.totals.time += clock
+        sim.totals.short_steps += accepted < batch
+
+
+def run_codev_r1(sim: Simulation, batch: int, max_rounds: int, part: int = 8, cap: int = 4096) -> None:
+    """CodeV-R1's rule (see the module docstring). A ratio of 0 (a round where nothing
+    survived) asks for an unbounded round: their loop would then read the rest of the
+    epoch; here the round is ``cap`` prompts."""
+    select_ratio = 1.0
+    for sim.step in range(sim.steps):
+        part_ratio, kept, sampled, rounds = 1.0, 0, 0, 0
         while kept < batch and rounds < max_rounds:
-            survived = int(sim.generate(wave).sum())
-            kept += survived
-            wave = batch - kept
+            remaining = batch - kept
+            ratio = min(select_ratio, part_ratio)
+            size = cap if ratio <= 0 else min(cap, part * math.ceil(remaining / ratio / part))
+            survived = int(sim.generate(size).sum())
             rounds += 1
+            sampled += size
+            part_ratio = min(part_ratio, survived / size)
+            if survived >= remaining:  # the step is complete: its kept/sampled ratio counts
+                select_ratio = min(select_ratio, (kept + survived) / sampled)
+            kept += survived
         sim.totals.short_steps += kept < batch
 
 
@@ -146,8 +215,8 @@ def simulate(scenario, *, steps: int, batch: int, samples: int, gen_batch: int, 
     """Run every strategy on ``scenario`` with the same seed; metrics per strategy."""
     runs = {
         "dapo": lambda sim: run_dapo(sim, batch, gen_batch, max_rounds),
-        "openrlhf": lambda sim: run_openrlhf(sim, batch, max_rounds),
-        "codev_r1": lambda sim: run_adaptive(sim, AdaptiveSampler(batch, RunningMin(), keep_surplus=False, max_rounds=max_rounds, floor=0.05)),
+        "openrlhf": lambda sim: run_openrlhf(sim, batch),
+        "codev_r1": lambda sim: run_codev_r1(sim, batch, max_rounds),
         "ours": lambda sim: run_adaptive(sim, AdaptiveSampler(batch, BetaLowerBound(), keep_surplus=True, max_rounds=max_rounds, floor=0.05)),
     }
     out = {}
