@@ -123,7 +123,7 @@ def _pool():
 
     spec = workers.PoolSpec(
         "screen", memory_bytes=MEMORY_BYTES, beyond_held=True, warm=("verilog_env.hdl.design",),
-        max_workers=min(os.cpu_count() or 1, 8),
+        max_workers=8,
     )
     return workers.get_pool(spec)
 

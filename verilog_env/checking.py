@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 from collections.abc import Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -196,7 +195,7 @@ def _judge(judge: Judge, requests: Sequence[CheckRequest], settings: CheckSettin
         by_golden.setdefault(key, []).append(i)
 
     jobs: list[tuple[list[int], str, CheckOptions]] = []
-    size = judge.job_size(settings, spread=len(by_golden) < (os.cpu_count() or 1))
+    size = judge.job_size(settings, spread=len(by_golden) < workers.default_workers())
     for (golden, top, candidate_top), indices in by_golden.items():
         options = CheckOptions(
             top=top, candidate_top=candidate_top, seed=settings.seed, cycles=settings.cycles, timeout=settings.timeout

@@ -27,6 +27,12 @@ import pebble
 
 from .sim import sandbox
 
+WORKERS_ENV = "VERILOG_ENV_WORKERS"
+"""Environment variable capping every pool's size (default: one worker per core). Where
+several checker processes share a node (OpenRLHF starts one per rollout actor), give each
+its share of the cores (cores / processes), or their workers oversubscribe the CPUs and
+honest checks hit their timeouts."""
+
 OUT_OF_MEMORY = 86
 """Exit code of a worker that ran out of memory: it leaves, a fresh one replaces it
 (after ``std::bad_alloc`` its heap is near the limit and every later job would fail too)."""
@@ -44,7 +50,7 @@ class PoolSpec:
     beyond_held: count ``memory_bytes`` on top of what the worker holds after importing
         ``warm`` (a scorer that loaded torch holds gigabytes of address space).
     warm: modules each worker imports when it starts.
-    max_workers: the pool's size (default: one per core).
+    max_workers: the pool's size at most (default and cap: :func:`default_workers`).
     """
 
     name: str
@@ -67,12 +73,27 @@ def get_pool(spec: PoolSpec) -> pebble.ProcessPool:
             sandbox.sweep_stale_workdirs()  # left by a process killed before it cleaned up
             kind = spec.limit_kind() if callable(spec.limit_kind) else spec.limit_kind
             pool = _pools[spec.name] = pebble.ProcessPool(
-                max_workers=spec.max_workers or os.cpu_count() or 1,
+                max_workers=min(spec.max_workers or default_workers(), default_workers()),
                 context=multiprocessing.get_context("fork"),
                 initializer=_start_worker,
                 initargs=(kind, spec.memory_bytes, spec.beyond_held, spec.warm),
             )
         return pool
+
+
+def default_workers() -> int:
+    """Workers per pool: ``$VERILOG_ENV_WORKERS`` when set (a positive integer; anything
+    else is a ValueError naming it), else one per core."""
+    text = os.environ.get(WORKERS_ENV, "").strip()
+    if not text:
+        return os.cpu_count() or 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{WORKERS_ENV} must be a positive integer (workers per checker pool), got {text!r}")
+    return value
 
 
 def in_process() -> bool:
