@@ -19,14 +19,29 @@ from trainers.dapo.shaping import overlong_penalty
 
 def test_group_advantages_normalised():
     adv = group_advantages(np.array([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]]), eps=0.0 + 1e-12)
-    np.testing.assert_allclose(adv[0], [1, -1, -1, 1], atol=1e-9)  # mean 0.5, std 0.5
+    # mean 0.5, unbiased std sqrt(1/3) (issue 15 item 12: was the population std 0.5, advantages +-1)
+    np.testing.assert_allclose(adv[0], np.array([1, -1, -1, 1]) * math.sqrt(3) / 2, atol=1e-9)
     np.testing.assert_array_equal(adv[1], [0, 0, 0, 0])
+
+
+def test_group_advantages_use_the_unbiased_std_like_torch_std():
+    """CodeV-R1 (verl) and OpenRLHF divide by torch.std (ddof=1): at n=16 the population
+    std made every advantage sqrt(16/15) = 1.033 times too large."""
+    rewards = np.random.default_rng(0).integers(0, 2, size=(5, 16)).astype(np.float64)
+    rewards[0, :2] = (0.0, 1.0)  # no group is constant
+    t = torch.tensor(rewards)
+    expected = ((t - t.mean(dim=1, keepdim=True)) / (t.std(dim=1, keepdim=True) + 1e-6)).numpy()
+    np.testing.assert_allclose(group_advantages(rewards), expected, rtol=1e-12, atol=1e-12)
+    population = group_advantages(rewards, ddof=0)
+    np.testing.assert_allclose(population[0] / group_advantages(rewards)[0], math.sqrt(16 / 15), rtol=1e-5)
+    np.testing.assert_array_equal(group_advantages(np.array([[0.7]])), [[0.0]])  # one sample: no spread
 
 
 def test_group_advantages_mean_only_and_non_binary():
     np.testing.assert_allclose(group_advantages(np.array([[2.0, 0.0, 1.0]]), normalize_std=False), [[1, -1, 0]])
-    # rewards 0.9 / -0.1 (format penalty): mean 0.4, std 0.5
-    np.testing.assert_allclose(group_advantages(np.array([[0.9, -0.1]]), eps=1e-12), [[1, -1]], atol=1e-9)
+    # rewards 0.9 / -0.1 (format penalty): mean 0.4, unbiased std sqrt(0.5) (was the population std 0.5: +-1)
+    np.testing.assert_allclose(group_advantages(np.array([[0.9, -0.1]]), eps=1e-12), [[math.sqrt(0.5), -math.sqrt(0.5)]],
+                               atol=1e-9)
     with pytest.raises(ValueError, match="2-D"):
         group_advantages(np.array([1.0, 0.0]))
 

@@ -261,7 +261,8 @@ def test_update_rows_align_and_first_minibatch_is_on_policy(tokenizer):
     for i, row in enumerate(rows):
         targets = batch["input_ids"][i, 1:][batch["mask"][i] > 0].tolist()
         assert targets == row.ids[row.response_start:]
-    np.testing.assert_allclose(batch["advantages"].numpy(), [1, -1, -1, 1], atol=1e-4)
+    # unbiased group std (issue 15 item 12; the population std gave +-1): rewards (1, 0) -> +-1/sqrt(2)
+    np.testing.assert_allclose(batch["advantages"].numpy(), np.array([1, -1, -1, 1]) / np.sqrt(2), atol=1e-4)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
     before = [p.detach().clone() for p in model.parameters()]
