@@ -3,7 +3,13 @@
 A prompt group whose rewards all agree carries no learning signal (its advantages are
 zero), so DAPO drops it and samples more prompts. The test is a *standard deviation*
 threshold, not "mean strictly between 0 and 1", so non-binary rewards (format penalties,
-partial credit, overlong shaping) are handled: a group is kept iff std(rewards) > min_std.
+partial credit) are handled: a group is kept iff std(rewards) > min_std.
+
+Pass the checker's scores *before* any length shaping (DAPO and CodeV-R1 filter on
+accuracy: verl's ``filter_groups.metric=acc``; the overlong penalty is added afterwards,
+for the advantages only). On shaped rewards a group of correct answers, one of them a
+token into the overlong buffer, would survive with a std of ~0.0002 and its 0.001 penalty
+would become advantages of -3.9 and +0.26.
 """
 
 from __future__ import annotations

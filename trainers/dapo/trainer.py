@@ -7,12 +7,14 @@ Every step, top to bottom (:func:`train_dapo`):
 1. **Rollouts** - :class:`~trainers.dapo.sampler.AdaptiveSampler` asks for rounds of
    prompts (:func:`rollout_round`): prompts drawn from the training suite, each answered
    ``samples_per_prompt`` times (HF ``generate``, or vLLM when installed on CUDA), scored
-   by real simulation (:func:`verilog_env.score_many`, all cores), shaped with the soft
-   overlong penalty (:mod:`~trainers.dapo.shaping`). Groups whose rewards all agree carry
-   no signal and are dropped (:func:`~trainers.dapo.filters.informative_groups`); the
-   sampler sizes rounds from its survival estimate and keeps the surplus.
+   by real simulation (:func:`verilog_env.score_many`, all cores). Groups whose checker
+   scores all agree carry no signal and are dropped
+   (:func:`~trainers.dapo.filters.informative_groups`), judged on the score *before* length
+   shaping, as DAPO and CodeV-R1 do (verl's ``filter_groups.metric=acc``); the sampler sizes
+   rounds from its survival estimate and keeps the surplus.
 2. **Update** (:func:`policy_update`) - group-normalised advantages
-   (:mod:`~trainers.dapo.advantages`), log-probs of the sampling policy (no grad), then
+   (:mod:`~trainers.dapo.advantages`) of the shaped reward, checker score plus the soft
+   overlong penalty (:mod:`~trainers.dapo.shaping`), log-probs of the sampling policy (no grad), then
    the clipped token-level loss (:func:`~trainers.dapo.loss.policy_loss`) over
    mini-batches of prompt groups, each one optimizer step accumulated over micro-batches.
 3. **Bookkeeping** - JSONL metrics (and TensorBoard when installed), periodic pass@1 on a
@@ -142,14 +144,16 @@ class DAPOConfig:
     :class:`verilog_env.RewardConfig`): require_format, format_penalty, partial_credit,
     think_prefilled."""
     overlong_buffer: int = 1024
-    """Soft overlong punishment window in tokens (0: off)."""
+    """Soft overlong punishment window in tokens (0: off). The penalty shapes the reward the
+    advantages use, not the dynamic-sampling filter (which judges the checker score)."""
     overlong_penalty: float = 1.0
     """Reward taken off a response of max_response_length tokens, ramping linearly from 0
     at max_response_length - overlong_buffer (0: off)."""
 
     # --- dynamic sampling
     dynamic_sampling: str = "adaptive"
-    """adaptive: drop zero-variance groups, size rounds by the survival estimate; off: keep every group."""
+    """adaptive: drop groups whose checker scores (before overlong shaping) all agree, size
+    rounds by the survival estimate; off: keep every group."""
     estimator: str = "beta"
     """beta (lower confidence bound), running_min (CodeV-R1's rule) or ema."""
     keep_surplus: bool = True
@@ -271,7 +275,13 @@ class Group:
 
     @property
     def rewards(self) -> np.ndarray:
+        """Shaped rewards: what the advantages use."""
         return np.array([r.reward for r in self.rollouts], dtype=np.float64)
+
+    @property
+    def scores(self) -> np.ndarray:
+        """Checker rewards before overlong shaping: what the dynamic-sampling filter uses."""
+        return np.array([r.score for r in self.rollouts], dtype=np.float64)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -457,9 +467,16 @@ def rollout_round(n: int, *, problems: Sequence[Problem], prompt_ids: dict[str, 
 
 
 def keeps_group(config: DAPOConfig) -> Callable[[Group], bool]:
+    """The dynamic-sampling filter: keep a group iff its checker *scores* differ.
+
+    The scores are taken before the overlong shaping, as DAPO and CodeV-R1 filter (verl's
+    ``algorithm.filter_groups.metric=acc``; the length penalty is added to the reward
+    afterwards). Filtering on the shaped reward instead would keep a group of correct
+    answers that differ only by a tiny length penalty, and the division by its tiny std
+    would blow that penalty up into advantages of order one."""
     if config.dynamic_sampling == "off":
         return lambda group: True
-    return lambda group: bool(informative_groups(group.rewards[None, :])[0])
+    return lambda group: bool(informative_groups(group.scores[None, :])[0])
 
 
 # --- the policy update --------------------------------------------------------------------
