@@ -359,11 +359,13 @@ class HFRollouts:
 
 class VLLMRollouts:
     """Samples with vLLM (optional; CUDA only). The engine holds its own copy of the
-    weights on the GPU and receives the policy's after every update (:meth:`sync`).
+    weights on the GPU and receives the policy's after every update (:meth:`sync`), which
+    then resets vLLM's prefix cache: vLLM caches prompt KV by default, and without the reset
+    rollouts of a prompt seen before would reuse KV computed with the old weights.
 
-    Experimental: written against vLLM's ``LLM.generate``/``apply_model`` API and not
-    exercised by this repository's tests (vLLM is installed in neither CI nor the GPU
-    machine used for development). Use ``backend: hf`` if it fails.
+    Experimental: written against vLLM's ``LLM.generate``/``apply_model``/
+    ``reset_prefix_cache`` API (0.29); the tests check the calls against a stand-in for
+    ``vllm.LLM``, not a real engine. Use ``backend: hf`` if it fails.
     """
 
     def __init__(self, model_path: str, stops: Sequence[int], *, seed: int, max_model_len: int,
@@ -376,8 +378,12 @@ class VLLMRollouts:
         self.stops = list(stops)
 
     def sync(self, model) -> None:
+        """Load the policy's weights into the engine, then drop every cached prefix (its KV
+        was computed with the old weights)."""
         weights = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
         self.llm.apply_model(lambda m: m.load_weights(weights.items()))
+        if self.llm.reset_prefix_cache() is False:
+            raise RuntimeError("vLLM refused to reset its prefix cache after a weight sync (requests still running?)")
 
     def __call__(self, prompts, n, max_new_tokens, temperature=1.0, top_p=1.0, do_sample=True):
         from vllm import SamplingParams
