@@ -106,3 +106,106 @@ def test_vllm_sync_resets_the_prefix_cache_after_loading_weights(fake_vllm):
     generator.llm.reset_result = False  # vLLM could not drop its cache: stale KV must not go unnoticed
     with pytest.raises(RuntimeError, match="prefix cache"):
         generator.sync(model)
+
+
+# --- a tiny end-to-end run on the CPU (items 6 and 7) ---------------------------------------
+
+class FakeScore:
+    """What rollout_round reads of a verilog_env Score: alternating 1/0 rewards, so every
+    group has signal without running a simulator."""
+
+    def __init__(self, reward: float):
+        self.reward, self.verdict, self.reason = reward, None, ""
+        self.status = "equivalent" if reward else "mismatch"
+        self.correct = bool(reward)
+
+
+@pytest.fixture(scope="module")
+def curriculum_and_tokenizer():
+    from trainers.demo import build_tokenizer, curriculum
+
+    train, _ = curriculum()
+    return train[:4], build_tokenizer([p.spec for p in train] + [p.golden for p in train], 300)
+
+
+def save_tiny_llama(folder, tokenizer, **config_kw):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
+                         eos_token_id=tokenizer.eos_token_id, bos_token_id=None, **config_kw)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return model
+
+
+def tiny_run_config(out, model_folder, **kw) -> DAPOConfig:
+    base = dict(model=str(model_folder), output_dir=str(out), samples_per_prompt=2, prompts_per_step=2,
+                mini_batch_size=2, micro_batch_size=2, max_response_length=6, overlong_buffer=0, lr=1e-2,
+                dynamic_sampling="off", steps=1, save_every=0, eval_before_training=False, eval_every=0,
+                log_rollouts=0, progress=False, tensorboard=False, device="cpu", seed=0)
+    return DAPOConfig(**{**base, **kw})
+
+
+@pytest.fixture
+def fake_scores(monkeypatch):
+    monkeypatch.setattr(dapo, "score_texts", lambda problems, texts, config: [FakeScore(float(i % 2)) for i in range(len(texts))])
+
+
+# --- item 6: old log-probs on-policy despite dropout ----------------------------------------
+
+def test_first_update_ratio_is_exactly_one_with_a_dropout_model(tmp_path, curriculum_and_tokenizer, fake_scores, monkeypatch):
+    problems, tokenizer = curriculum_and_tokenizer
+    model = save_tiny_llama(tmp_path / "init", tokenizer, attention_dropout=0.1)
+    ids = torch.tensor([[3, 4, 5, 6, 7, 8, 9, 10]])
+    model.train()
+    assert not torch.equal(model(ids).logits, model(ids).logits)  # the dropout really is on in train mode
+
+    log_ratios = []
+    real_loss = dapo.policy_loss
+
+    def recording_loss(logp, old, advantages, mask, *args, **kwargs):
+        log_ratios.append(((logp.detach() - old) * (mask > 0)).abs().max().item())
+        return real_loss(logp, old, advantages, mask, *args, **kwargs)
+
+    monkeypatch.setattr(dapo, "policy_loss", recording_loss)
+    config = tiny_run_config(tmp_path / "run", tmp_path / "init")  # one mini-batch: every loss call precedes the step
+    result = dapo.train_dapo(config, train_problems=problems)
+    assert result.steps == 1 and result.history[0]["optimizer_steps"] == 1
+    assert len(log_ratios) == 2 and max(log_ratios) < 1e-6
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(tmp_path / "run" / "checkpoint-1").attention_dropout == 0.0  # documented
+
+
+def test_disable_dropout_reaches_config_modules_and_module_attributes():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=50, n_positions=32, n_embd=16, n_layer=1, n_head=2))
+    assert model.config.resid_pdrop == 0.1
+    changed = dapo.disable_dropout(model)
+    assert {"config.resid_pdrop", "config.embd_pdrop", "config.attn_pdrop"} <= set(changed)
+    assert all(m.p == 0.0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
+    model.train()
+    ids = torch.tensor([[1, 2, 3, 4, 5]])
+    assert torch.equal(model(ids).logits, model(ids).logits)
+    assert dapo.disable_dropout(model) == []  # idempotent
+
+    # cache_logprobs (the old and reference log-probs) runs in eval mode and restores the mode
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2, attention_dropout=0.5))
+    llama.train()
+    rows = [dapo.Row([1, 2, 3, 4, 5, 6], 2, 1.0, 1.0)]
+    first, second = [dapo.Row(r.ids, r.response_start, r.advantage, r.weight) for r in rows * 2]
+    config = DAPOConfig(micro_batch_size=1, device="cpu")
+    dapo.cache_logprobs(llama, [first], "old_logprobs", config, torch.device("cpu"), 0)
+    dapo.cache_logprobs(llama, [second], "old_logprobs", config, torch.device("cpu"), 0)
+    assert llama.training and torch.equal(first.old_logprobs, second.old_logprobs)

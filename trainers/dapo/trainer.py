@@ -14,9 +14,12 @@ Every step, top to bottom (:func:`train_dapo`):
    rounds from its survival estimate and keeps the surplus.
 2. **Update** (:func:`policy_update`) - group-normalised advantages
    (:mod:`~trainers.dapo.advantages`) of the shaped reward, checker score plus the soft
-   overlong penalty (:mod:`~trainers.dapo.shaping`), log-probs of the sampling policy (no grad), then
-   the clipped token-level loss (:func:`~trainers.dapo.loss.policy_loss`) over
-   mini-batches of prompt groups, each one optimizer step accumulated over micro-batches.
+   overlong penalty (:mod:`~trainers.dapo.shaping`), log-probs of the sampling policy (no
+   grad, eval mode), then the clipped token-level loss
+   (:func:`~trainers.dapo.loss.policy_loss`) over mini-batches of prompt groups, each one
+   optimizer step accumulated over micro-batches. The policy's dropout is switched off at
+   load (:func:`disable_dropout`, as CodeV-R1 trains), so the first mini-batch's ratio is
+   exactly 1.
 3. **Bookkeeping** - JSONL metrics (and TensorBoard when installed), periodic pass@1 on a
    held-out suite (:func:`evaluate`), checkpoints that resume exactly (model, optimizer,
    sampler and its surplus, RNG, step).
@@ -96,7 +99,9 @@ class DAPOConfig:
 
     # --- model and data
     model: str = ""
-    """Hub name or folder of the policy (usually the SFT output, e.g. runs/sft/final)."""
+    """Hub name or folder of the policy (usually the SFT output, e.g. runs/sft/final). Its
+    dropout is set to 0 at load (CodeV-R1 trains with dropout 0), so checkpoints' configs
+    say 0 too. With kl_coef > 0 the KL reference is loaded from here, on resume as well."""
     output_dir: str = "runs/dapo"
     """Where metrics, rollouts, evaluations, checkpoints and the run's config.yaml go."""
     train_suite: str = "starter"
@@ -302,6 +307,44 @@ def stop_token_ids(model, tokenizer) -> list[int]:
     if not ids:
         raise ConfigError("the tokenizer has no EOS token: responses could never end")
     return sorted(ids)
+
+
+def _is_dropout_key(name: str) -> bool:
+    return "dropout" in name or name.endswith("pdrop")  # attention_dropout, hidden_dropout_prob, resid_pdrop, ...
+
+
+def disable_dropout(model) -> list[str]:
+    """Switch every dropout of ``model`` off, in place, and return what was changed.
+
+    CodeV-R1 trains with dropout 0. Dropout on during the update would make the policy's
+    log-probs differ from the sampling policy's before any step (ratio != 1 from noise) and
+    the clipping act on that noise. Train mode cannot simply be left for eval mode in the
+    loss pass (HF models skip gradient checkpointing outside train mode), so the dropout
+    itself goes: float config attributes named ``*dropout*`` or ``*pdrop`` (sub-configs
+    too) become 0.0, and so do ``nn.Dropout`` modules' ``p`` and modules' own float
+    ``*dropout*`` attributes (e.g. Llama's attention, which copies its rate at init)."""
+    changed: list[str] = []
+
+    def zero_floats(obj, prefix: str, seen: set) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        for key, value in list(vars(obj).items()):
+            if isinstance(value, float) and not isinstance(value, bool) and _is_dropout_key(key) and value != 0.0:
+                setattr(obj, key, 0.0)
+                changed.append(f"{prefix}{key}")
+            elif hasattr(value, "to_dict") and hasattr(value, "model_type"):  # a nested PretrainedConfig
+                zero_floats(value, f"{prefix}{key}.", seen)
+
+    config = getattr(model, "config", None)
+    if config is not None:
+        zero_floats(config, "config.", set())
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd) and module.p != 0.0:
+            module.p = 0.0
+            changed.append(f"{name or 'model'}.p")
+        zero_floats(module, f"{name or 'model'}.", set())
+    return changed
 
 
 def cut_response(ids: Sequence[int], stops: Sequence[int]) -> tuple[list[int], bool]:
@@ -542,24 +585,33 @@ def chunks(items: Sequence, size: int) -> list:
 
 @torch.no_grad()
 def cache_logprobs(model, rows: Sequence[Row], key: str, config: DAPOConfig, device: torch.device, pad_id: int) -> None:
-    """Store each row's per-token log-probs under ``model`` (no grad) in ``row.<key>``."""
-    for micro in chunks(rows, config.micro_batch_size):
-        batch = collate_rows(micro, pad_id)
-        with common.autocast(device, config.bf16):
-            logp = common.sequence_logprobs(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                                            config.temperature).cpu()
-        for i, r in enumerate(micro):
-            setattr(r, key, logp[i, :len(r.ids) - 1])
+    """Store each row's per-token log-probs under ``model`` (no grad, eval mode: no
+    dropout) in ``row.<key>``; the model's train/eval mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        for micro in chunks(rows, config.micro_batch_size):
+            batch = collate_rows(micro, pad_id)
+            with common.autocast(device, config.bf16):
+                logp = common.sequence_logprobs(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                                                config.temperature).cpu()
+            for i, r in enumerate(micro):
+                setattr(r, key, logp[i, :len(r.ids) - 1])
+    finally:
+        model.train(was_training)
 
 
 def policy_update(model, optimizer, scheduler, groups: Sequence[Group], config: DAPOConfig, device: torch.device,
                   pad_id: int, ref_model=None) -> dict[str, float]:
     """The DAPO update on one batch of groups; returns token-weighted loss statistics.
 
-    Log-probs of the sampling policy are taken before any update (verl's ``old_log_prob``);
-    the batch is then split into mini-batches of ``mini_batch_size`` groups, each one
-    optimizer step, its loss the token mean over the whole mini-batch (micro-batch losses
-    are scaled by their share of its response tokens before accumulating gradients).
+    Log-probs of the sampling policy are taken before any update (verl's ``old_log_prob``),
+    in eval mode; the loss pass runs in train mode, so ``model`` should have its dropout
+    off (:func:`disable_dropout`, done at load by :func:`train_dapo`) for the first
+    mini-batch's ratio to be exactly 1. The batch is then split into mini-batches of
+    ``mini_batch_size`` groups, each one optimizer step, its loss the token mean over the
+    whole mini-batch (micro-batch losses are scaled by their share of its response tokens
+    before accumulating gradients).
     """
     per_group = rows_of(groups, config)
     every = [r for rows in per_group for r in rows]
@@ -725,6 +777,12 @@ def train_dapo(config: DAPOConfig, *, model=None, tokenizer=None, train_problems
     if not train_problems:
         raise ConfigError(f"no training problem has a prompt within max_prompt_length={config.max_prompt_length}")
 
+    dropped = disable_dropout(model)
+    if dropped and config.progress:
+        import sys
+
+        print(f"dapo: dropout set to 0, as CodeV-R1 trains ({len(dropped)} settings: {', '.join(dropped[:4])}"
+              + (", ...)" if len(dropped) > 4 else ")"), file=sys.stderr, flush=True)
     model.to(device)
     model.train()
     if config.gradient_checkpointing:
