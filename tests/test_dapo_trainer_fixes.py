@@ -209,3 +209,35 @@ def test_disable_dropout_reaches_config_modules_and_module_attributes():
     dapo.cache_logprobs(llama, [first], "old_logprobs", config, torch.device("cpu"), 0)
     dapo.cache_logprobs(llama, [second], "old_logprobs", config, torch.device("cpu"), 0)
     assert llama.training and torch.equal(first.old_logprobs, second.old_logprobs)
+
+
+# --- item 7: after a resume the KL reference is still the initial policy --------------------
+
+def test_resumed_run_keeps_the_initial_policy_as_kl_reference(tmp_path, curriculum_and_tokenizer, fake_scores, monkeypatch):
+    problems, tokenizer = curriculum_and_tokenizer
+    initial = {k: v.clone() for k, v in save_tiny_llama(tmp_path / "init", tokenizer).state_dict().items()}
+    references = []
+    real_update = dapo.policy_update
+
+    def recording_update(model, optimizer, scheduler, groups, config, device, pad_id, ref_model=None):
+        references.append({k: v.detach().clone() for k, v in ref_model.state_dict().items()})
+        return real_update(model, optimizer, scheduler, groups, config, device, pad_id, ref_model)
+
+    monkeypatch.setattr(dapo, "policy_update", recording_update)
+    out = tmp_path / "run"
+    dapo.train_dapo(tiny_run_config(out, tmp_path / "init", kl_coef=0.1), train_problems=problems)
+    from transformers import AutoModelForCausalLM
+
+    saved = AutoModelForCausalLM.from_pretrained(out / "checkpoint-1").state_dict()
+    assert any(not torch.equal(saved[k], initial[k]) for k in initial)  # the step moved the policy
+    result = dapo.train_dapo(tiny_run_config(out, tmp_path / "init", kl_coef=0.1, steps=2, resume=True),
+                             train_problems=problems)
+    assert result.steps == 2 and len(references) == 2
+    for reference in references:  # the fresh run's and the resumed run's
+        assert set(reference) == set(initial)
+        assert all(torch.equal(reference[k], initial[k]) for k in initial)
+
+    from trainers.config import ConfigError
+
+    with pytest.raises(ConfigError, match="KL reference"):
+        dapo.train_dapo(tiny_run_config(out, "", kl_coef=0.1, steps=3, resume=True), train_problems=problems)

@@ -194,7 +194,8 @@ class DAPOConfig:
     clip_high: float = 0.28
     """Upper PPO clip range (ratio <= 1 + clip_high; DAPO's clip-higher)."""
     kl_coef: float = 0.0
-    """KL penalty to the initial policy (k3 estimator); 0 = no reference model, as in DAPO."""
+    """KL penalty to the initial policy (k3 estimator); 0 = no reference model, as in DAPO.
+    The reference is the policy before the first step; a resumed run loads it from ``model``."""
     normalize_advantages_std: bool = True
     """Divide a group's advantages by its reward std (GRPO/DAPO); false: mean-centred only."""
     mask_truncated: bool = False
@@ -747,6 +748,26 @@ def _rollout_rows(step: int, log: StepLog, limit: int) -> list[dict[str, Any]]:
     return rows
 
 
+def initial_policy(config: DAPOConfig, model, *, resumed: bool, device: torch.device):
+    """The KL reference (None when ``kl_coef`` is 0): the initial policy, frozen, in eval mode.
+
+    A fresh run copies ``model`` (the policy before its first step). A resumed run's model
+    is the checkpoint, so the reference is loaded from ``config.model`` instead: the
+    penalty must keep pulling towards where the run started, not where it was saved."""
+    if config.kl_coef <= 0:
+        return None
+    if not resumed:
+        import copy
+
+        return copy.deepcopy(model).eval().requires_grad_(False)
+    if not config.model:
+        raise ConfigError("kl_coef > 0 on resume needs 'model' (the initial policy) to load the KL reference from")
+    ref, _ = common.load_model_and_tokenizer(config.model, dtype=common.model_dtype(config.model_dtype),
+                                             trust_remote_code=config.trust_remote_code)
+    disable_dropout(ref)
+    return ref.to(device).eval().requires_grad_(False)
+
+
 def train_dapo(config: DAPOConfig, *, model=None, tokenizer=None, train_problems: Sequence[Problem] | None = None,
                eval_problems: Sequence[Problem] | None = None) -> DAPOResult:
     """Run DAPO. The model, tokenizer and problem lists may be given in memory (the demo
@@ -787,11 +808,7 @@ def train_dapo(config: DAPOConfig, *, model=None, tokenizer=None, train_problems
     model.train()
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
-    ref_model = None
-    if config.kl_coef > 0:
-        import copy
-
-        ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+    ref_model = initial_policy(config, model, resumed=resume_from is not None, device=device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: common.lr_factor(s, config.warmup_steps, 1, "constant"))
     sampler = make_sampler(config)
