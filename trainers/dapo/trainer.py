@@ -170,7 +170,11 @@ class DAPOConfig:
     max_round_prompts: int = 4096
     """Most prompts one round may sample."""
     max_surplus_age: int = 1
-    """Steps a kept surplus group may wait before it is dropped as stale."""
+    """Steps a kept surplus group may wait before it is dropped as stale. Surplus groups
+    were sampled by an older policy: they are trained with the log-probs recorded when
+    they were generated as old log-probs (the clipped ratio corrects for the policy's
+    move), at the cost of one forward pass over them when they are kept. 0 drops every
+    surplus group at the next step, as CodeV-R1 does (fully on-policy, more generation)."""
     margin_z: float = 1.3
     """Round-size safety margin, in binomial standard deviations."""
 
@@ -269,6 +273,11 @@ class Rollout:
     """Checker reward before overlong shaping."""
     status: str
     truncated: bool
+    behaviour_logprobs: list[float] | None = None
+    """Per-token log-probs of the response under the policy that generated it, recorded
+    for groups kept as surplus (:func:`remember_behaviour`): when such a group is trained
+    a step later, these are its old log-probs, so the PPO ratio corrects for the policy
+    having moved since (None: the group is trained in the step that generated it)."""
 
 
 @dataclasses.dataclass
@@ -549,16 +558,26 @@ class Row:
 
 
 def rows_of(groups: Sequence[Group], config: DAPOConfig) -> list[list[Row]]:
-    """Per group, its rows with group-normalised advantages."""
+    """Per group, its rows with group-normalised advantages (and, for a surplus group, the
+    behaviour log-probs recorded at generation as its old log-probs)."""
     if not groups:
         return []
     adv = group_advantages(np.stack([g.rewards for g in groups]), normalize_std=config.normalize_advantages_std)
     out = []
     for g, advantages in zip(groups, adv):
         weights = truncation_mask(np.array([r.truncated for r in g.rollouts]), config.mask_truncated)
-        out.append([Row(g.prompt_ids + r.response_ids, len(g.prompt_ids), float(a), float(w))
+        out.append([Row(g.prompt_ids + r.response_ids, len(g.prompt_ids), float(a), float(w),
+                        old_logprobs=_behaviour(r, len(g.prompt_ids)))
                     for r, a, w in zip(g.rollouts, advantages, weights)])
     return out
+
+
+def _behaviour(rollout: Rollout, prompt_length: int) -> torch.Tensor | None:
+    """A row's old log-probs from its recorded behaviour log-probs (response positions;
+    the prompt's positions are masked out of the loss and left 0)."""
+    if rollout.behaviour_logprobs is None:
+        return None
+    return torch.cat([torch.zeros(prompt_length - 1), torch.tensor(rollout.behaviour_logprobs, dtype=torch.float32)])
 
 
 def collate_rows(rows: Sequence[Row], pad_id: int) -> dict[str, torch.Tensor]:
@@ -618,7 +637,8 @@ def policy_update(model, optimizer, scheduler, groups: Sequence[Group], config: 
     every = [r for rows in per_group for r in rows]
     if not every:
         return {}
-    cache_logprobs(model, every, "old_logprobs", config, device, pad_id)
+    # Rows of surplus groups carry the behaviour log-probs of the policy that sampled them.
+    cache_logprobs(model, [r for r in every if r.old_logprobs is None], "old_logprobs", config, device, pad_id)
     if ref_model is not None:
         cache_logprobs(ref_model, every, "ref_logprobs", config, device, pad_id)
 
@@ -652,6 +672,23 @@ def policy_update(model, optimizer, scheduler, groups: Sequence[Group], config: 
     stats["optimizer_steps"] = len(grad_norms)
     stats["trained_tokens"] = tokens_seen
     return stats
+
+
+def remember_behaviour(model, groups: Sequence[Group], config: DAPOConfig, device: torch.device, pad_id: int) -> int:
+    """Record, on each rollout of ``groups`` that has none yet, its response's log-probs
+    under ``model`` (the policy that just generated it): called on the groups a step keeps
+    as surplus, before the step's update moves the policy. Returns the groups recorded."""
+    todo = [g for g in groups if any(r.behaviour_logprobs is None for r in g.rollouts)]
+    rows = [Row(g.prompt_ids + r.response_ids, len(g.prompt_ids), 0.0, 1.0) for g in todo for r in g.rollouts]
+    if not rows:
+        return 0
+    cache_logprobs(model, rows, "old_logprobs", config, device, pad_id)
+    k = 0
+    for g in todo:
+        for r in g.rollouts:
+            r.behaviour_logprobs = rows[k].old_logprobs[rows[k].response_start - 1:].tolist()
+            k += 1
+    return len(todo)
 
 
 # --- evaluation ---------------------------------------------------------------------------
@@ -858,6 +895,7 @@ def train_dapo(config: DAPOConfig, *, model=None, tokenizer=None, train_problems
                                      tokenizer=tokenizer, config=config, rng=rng, log=log)
         batch, sm = sampler.next_batch(generate, keep)
         update_watch = common.Stopwatch()
+        remember_behaviour(model, [g for _, g in sampler._surplus], config, device, pad_id)
         stats = policy_update(model, optimizer, scheduler, batch, config, device, pad_id, ref_model)
         generator.sync(model)
         update_seconds = update_watch()
