@@ -60,3 +60,25 @@ def test_surplus_groups_train_with_their_behaviour_logprobs(model, monkeypatch):
         assert not torch.allclose(got, logp[i, start:start + len(recorded)], atol=1e-4)  # the ratio is not 1
     on_policy = mask[2:] > 0  # rows 2-3: generated this step, old log-probs = current policy's
     assert torch.allclose(old[2:][on_policy], logp[2:][on_policy], atol=1e-5)
+
+
+def test_timed_out_checks_are_left_out_of_filter_advantages_and_loss():
+    """An answer whose check timed out (an overloaded checker as often as a slow design) is
+    not scored 0 as wrong: it leaves its group (issue 15 item 8, bundled trainer)."""
+    import numpy as np
+
+    def answers(*statuses: str) -> Group:
+        return Group("p", [1, 2], [Rollout([3, 4], "", float(s == "equivalent"), float(s == "equivalent"), s, False)
+                                   for s in statuses])
+
+    config, old = DAPOConfig(), DAPOConfig(exclude_check_timeouts=False)
+    right_but_one_timeout = answers("equivalent", "equivalent", "timeout")
+    assert not dapo.keeps_group(config)(right_but_one_timeout)  # every counted answer is right: no signal
+    assert dapo.keeps_group(old)(right_but_one_timeout)  # scored 0, the timeout looked like a wrong answer
+
+    [rows] = dapo.rows_of([answers("equivalent", "timeout", "mismatch", "equivalent")], config)
+    assert [r.weight for r in rows] == [1.0, 0.0, 1.0, 1.0] and rows[1].advantage == 0.0
+    expected = dapo.group_advantages(np.array([[1.0, 0.0, 1.0]]))[0]
+    assert [rows[0].advantage, rows[2].advantage, rows[3].advantage] == pytest.approx(list(expected))
+    [rows] = dapo.rows_of([answers("timeout", "timeout")], config)
+    assert [r.weight for r in rows] == [0.0, 0.0]

@@ -81,7 +81,7 @@ class DAPOConfig:
 
     **Update**: mini_batch_size, micro_batch_size, ppo_epochs, lr, weight_decay,
     warmup_steps, max_grad_norm, clip_low, clip_high, kl_coef, normalize_advantages_std,
-    mask_truncated.
+    mask_truncated, exclude_check_timeouts.
 
     **Evaluation**: eval_every, eval_before_training, eval_samples, eval_temperature,
     eval_max_problems.
@@ -204,6 +204,10 @@ class DAPOConfig:
     """Divide a group's advantages by its reward std (GRPO/DAPO); false: mean-centred only."""
     mask_truncated: bool = False
     """Give responses cut at max_response_length zero loss weight."""
+    exclude_check_timeouts: bool = True
+    """Leave answers whose check timed out (``timeout``: an overloaded checker as often as
+    a slow design) out of their group: out of the filter, the advantages and the loss,
+    instead of scoring them 0 as wrong. Their count is the step's ``check_timeouts``."""
 
     # --- evaluation
     eval_every: int = 20
@@ -535,7 +539,15 @@ def keeps_group(config: DAPOConfig) -> Callable[[Group], bool]:
     would blow that penalty up into advantages of order one."""
     if config.dynamic_sampling == "off":
         return lambda group: True
-    return lambda group: bool(informative_groups(group.scores[None, :])[0])
+    return lambda group: bool(informative_groups(group.scores[counted(group, config)][None, :])[0])
+
+
+def counted(group: Group, config: DAPOConfig) -> np.ndarray:
+    """Which answers of ``group`` count (all but timed-out checks, with
+    ``exclude_check_timeouts``)."""
+    if not config.exclude_check_timeouts:
+        return np.ones(len(group.rollouts), dtype=bool)
+    return np.array([r.status != "timeout" for r in group.rollouts], dtype=bool)
 
 
 # --- the policy update --------------------------------------------------------------------
@@ -560,12 +572,13 @@ class Row:
 def rows_of(groups: Sequence[Group], config: DAPOConfig) -> list[list[Row]]:
     """Per group, its rows with group-normalised advantages (and, for a surplus group, the
     behaviour log-probs recorded at generation as its old log-probs)."""
-    if not groups:
-        return []
-    adv = group_advantages(np.stack([g.rewards for g in groups]), normalize_std=config.normalize_advantages_std)
     out = []
-    for g, advantages in zip(groups, adv):
-        weights = truncation_mask(np.array([r.truncated for r in g.rollouts]), config.mask_truncated)
+    for g in groups:
+        valid = counted(g, config)
+        advantages = np.zeros(len(g.rollouts))
+        if valid.any():
+            advantages[valid] = group_advantages(g.rewards[valid][None, :], normalize_std=config.normalize_advantages_std)[0]
+        weights = truncation_mask(np.array([r.truncated for r in g.rollouts]), config.mask_truncated) * valid
         out.append([Row(g.prompt_ids + r.response_ids, len(g.prompt_ids), float(a), float(w),
                         old_logprobs=_behaviour(r, len(g.prompt_ids)))
                     for r, a, w in zip(g.rollouts, advantages, weights)])
@@ -931,6 +944,7 @@ def train_dapo(config: DAPOConfig, *, model=None, tokenizer=None, train_problems
             "seconds": watch(),
             "lr": scheduler.get_last_lr()[0],
             "statuses": dict(log.statuses),
+            "check_timeouts": int(log.statuses.get("timeout", 0)),
         }
         memory = common.peak_memory_gib(device)
         if memory is not None:
