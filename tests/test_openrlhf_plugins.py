@@ -511,6 +511,25 @@ def args_openrlhf_gets(launcher_main, argv: list[str]):
     return captured["args"]
 
 
+def test_dapo_launcher_sets_codev_r1_lr_schedule_and_adam_betas(flash_attn_path, monkeypatch):
+    """Issue 15 item 5: constant LR, no warm-up, Adam betas (0.9, 0.999) for actor and critic,
+    as OpenRLHF's own parser reads the launcher's command line (OpenRLHF's defaults are
+    cosine_with_min_lr, 3 % warm-up, betas (0.9, 0.95)); flags on the command line still win."""
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)  # train() must not start Ray here
+    base = ["--adaptive.off", "--actor.model_name_or_path", "unused"]
+    args = args_openrlhf_gets(train_dapo.main, base)
+    for role in (args.actor, args.critic):
+        assert role.lr_scheduler == "constant" and role.lr_warmup_ratio == 0.0
+        assert list(role.adam.betas) == [0.9, 0.999]
+    assert args.actor.adam.lr == 1e-6
+    given = ["--actor.lr_scheduler", "cosine_with_min_lr", "--actor.lr_warmup_ratio", "0.05",
+             "--actor.adam.betas", "0.9", "0.95", "--critic.lr_scheduler", "linear"]
+    args = args_openrlhf_gets(train_dapo.main, base + given)
+    assert args.actor.lr_scheduler == "cosine_with_min_lr" and args.actor.lr_warmup_ratio == 0.05
+    assert list(args.actor.adam.betas) == [0.9, 0.95] and args.critic.lr_scheduler == "linear"
+    assert list(args.critic.adam.betas) == [0.9, 0.999] and args.critic.lr_warmup_ratio == 0.0
+
+
 @pytest.fixture(scope="module")
 def launched(ray_cluster, tokenizer_dir, tmp_path_factory):
     """Run ``python -m trainers.openrlhf.train_dapo`` for real up to the point where

@@ -5,8 +5,8 @@ Runs ``openrlhf.cli.train_ppo_ray`` in this process after
 1. taking out this launcher's own flags (``--adaptive.*``, ``--check.*``, ``--verilog.*``, below);
 2. adding CodeV-R1's DAPO settings for every flag the command line does not give
    (:data:`DAPO_DEFAULTS`: decoupled clip 0.2/0.28, dynamic filtering, group-normalised
-   advantages, 16 samples x 128 prompts, mini-batch 64 prompts, lr 1e-6, grad clip 0.5,
-   no KL, overlong buffer 1024 with penalty 1.0, temperature 1.0, 16K responses), and the
+   advantages, 16 samples x 128 prompts, mini-batch 64 prompts, lr 1e-6 constant (no
+   warm-up, Adam betas 0.9/0.999), grad clip 0.5, no KL, overlong buffer 1024 with penalty 1.0, temperature 1.0, 16K responses), and the
    dataset keys of ``verilog-env export --format openrlhf``; and, unless the command line
    names a reward (``--reward.remote_url``, ``--reward.model_name_or_path`` or
    ``--train.agent_func_path``), this package's reward file;
@@ -84,6 +84,16 @@ DAPO_DEFAULTS: tuple[Default, ...] = (
     ("--rollout.batch_size", ("128",)),
     ("--train.batch_size", ("1024",)),  # mini-batch of 64 prompts x 16 samples
     ("--actor.adam.lr", ("1e-6",)),
+    # CodeV-R1: constant LR, no warm-up, Adam betas (0.9, 0.999); OpenRLHF's defaults are
+    # cosine_with_min_lr, 3 % warm-up, min-LR ratio 0.1, betas (0.9, 0.95). The critic's too
+    # (only trained with --algo.advantage.estimator gae). transformers' "constant" schedule
+    # ignores the warm-up and min-LR ratio; the zero warm-up also covers a user-given schedule.
+    ("--actor.lr_scheduler", ("constant",)),
+    ("--actor.lr_warmup_ratio", ("0",)),
+    ("--actor.adam.betas", ("0.9", "0.999")),
+    ("--critic.lr_scheduler", ("constant",)),
+    ("--critic.lr_warmup_ratio", ("0",)),
+    ("--critic.adam.betas", ("0.9", "0.999")),
     ("--actor.max_norm", ("0.5",)),
     ("--algo.kl.init_coef", ("0",)),  # no KL term, hence no reference model
     ("--rollout.temperature", ("1.0",)),
