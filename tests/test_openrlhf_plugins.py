@@ -776,3 +776,152 @@ def test_example_dapo_command_lines_parse_in_openrlhf(script, ray_cluster, token
     assert args.data.prompt_dataset == str(data / "rl.jsonl") and args.reward.remote_url == [reward_func_path()]
     assert args.ds.zero_stage == 3 and args.vllm.num_engines == {"single_node.sh": 8, "multi_node.sh": 16}[script]
     assert list(args.actor.eps_clip_low_high) == [0.2, 0.28] and args.algo.dynamic_filtering_enable
+
+
+# ------------------------------------------------------- issue 15 items 10 and 11
+
+
+class _Args:
+    """The ``strategy.args`` fields ``SamplesGenerator.generate_samples`` reads."""
+
+    def __init__(self, batch_size: int, n: int):
+        from types import SimpleNamespace as NS
+
+        self.rollout = NS(batch_size=batch_size, n_samples_per_prompt=n, vllm_generate_batch_size=None)
+        self.vllm = NS(enable_sleep=False)
+        self.algo = NS(dynamic_filtering_enable=True)
+
+
+def _scripted_generator(cls, loader, n: int, calls: list[int]):
+    """``cls`` over ``loader`` with the engines replaced: prompt ``pK``'s group of ``n``
+    is informative (one right answer) iff K % 3 == 1, else all wrong."""
+    from types import SimpleNamespace
+
+    from openrlhf.trainer.ppo_utils.experience import Experience
+
+    gen = cls(SimpleNamespace(args=_Args(4, n)), loader, None, None, [])
+
+    def dispatch(prompts, labels, **kwargs):
+        calls.append(len(prompts))
+        return [[(p, float(int(p[1:]) % 3 == 1 and i == 0)) for i in range(n)] for p in prompts]
+
+    def experience(response, **kwargs):
+        prompt, score = response
+        return Experience(scores=torch.tensor([score]), rewards=torch.tensor([score]), prompts=[prompt])
+
+    gen._dispatch_prompts_to_vllm = dispatch
+    gen._process_response_into_experience = experience
+    return gen
+
+
+def _prompt_loader():
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    rows = [(f"p{k}", f"label{k}") for k in range(200)]
+    # OpenRLHF's prompt batches: (indices, prompts, labels, images)
+    return StatefulDataLoader(rows, batch_size=1, shuffle=False,
+                              collate_fn=lambda b: (None, [b[0][0]], [b[0][1]], [None]))
+
+
+def test_adaptive_sampler_state_rides_openrlhf_checkpoint_and_resumes(tmp_path, monkeypatch):
+    """Issue 15 item 10: what OpenRLHF 0.11.2 checkpoints (``client_states
+    ["data_loader_state_dict"] = prompts_dataloader.state_dict()``, saved by DeepSpeed with
+    torch.save and handed back to ``prompts_dataloader.load_state_dict`` on resume) carries
+    the adaptive sampler: a resumed generator has the saved survival estimate, step and
+    surplus groups, and its next batch (groups and round sizes) is the uninterrupted run's."""
+    import trainers.openrlhf.samples_generator as sg
+
+    monkeypatch.setattr(sg, "ray", type("R", (), {"get": staticmethod(lambda refs: refs)}))  # refs are the responses
+    cls = sg.configured(AdaptiveOptions(estimator="beta", max_round_prompts=64))
+    run_calls, resumed_calls = [], []
+    run = _scripted_generator(cls, _prompt_loader(), 4, run_calls)
+    for _ in range(2):
+        run.generate_samples()
+    assert run.sampler._surplus and run.sampler.estimator.estimate() is not None  # something to lose
+    path = tmp_path / "client_states.pt"
+    torch.save({"data_loader_state_dict": run.prompts_dataloader.state_dict()}, path)  # as the trainer saves it
+    saved = torch.load(path, weights_only=False)["data_loader_state_dict"]  # as DeepSpeed loads it
+
+    resumed = _scripted_generator(cls, _prompt_loader(), 4, resumed_calls)
+    resumed.prompts_dataloader.load_state_dict(saved)  # as PPOTrainer.fit does on resume
+    assert resumed.sampler.estimator == run.sampler.estimator and resumed.sampler.step == run.sampler.step
+    assert [(s, [e.prompts for e in g]) for s, g in resumed.sampler._surplus] == [
+        (s, [e.prompts for e in g]) for s, g in run.sampler._surplus
+    ]
+
+    del run_calls[:]
+    expected = [e.prompts[0] for e in run.generate_samples()[0]]
+    got = [e.prompts[0] for e in resumed.generate_samples()[0]]
+    assert got == expected and resumed_calls == run_calls  # surplus trained, rounds sized from the saved estimate
+    assert resumed.sampler.estimator == run.sampler.estimator
+
+
+def test_openrlhf_checkpoints_the_prompt_dataloader_state(flash_attn_path):
+    """The mechanism item 10 relies on, in OpenRLHF 0.11.2's own trainers: the dataloader's
+    state_dict goes into the checkpoint's client_states and comes back on resume."""
+    import inspect
+
+    import openrlhf.trainer.ppo_trainer as sync_trainer
+    import openrlhf.trainer.ppo_trainer_async as async_trainer
+
+    def source(actor_class, method):
+        return inspect.getsource(getattr(actor_class.__ray_metadata__.modified_class.__ray_actor_class__, method))
+
+    assert '"data_loader_state_dict": self.prompts_dataloader.state_dict()' in source(sync_trainer.PPOTrainer, "fit")
+    assert "self.prompts_dataloader.load_state_dict(state_dict)" in source(sync_trainer.PPOTrainer, "fit")
+    generator_actor = async_trainer.GenerateSamplesActor
+    assert '"data_loader_state_dict": self.prompts_dataloader.state_dict()' in source(generator_actor, "fit")
+    assert "self.prompts_dataloader.load_state_dict(state_dict)" in source(generator_actor, "load_state_dict")
+
+
+class _TrainerWith:
+    """Stands in for a trainer actor that built ``generator_cls`` (PPOTrainer's shape)."""
+
+    def __init__(self, generator_cls):
+        self.samples_generator = object.__new__(generator_cls)
+
+
+class _AsyncTrainerWith:
+    """PPOTrainerAsync's shape: the generator lives in another actor."""
+
+    def __init__(self, generator_cls):
+        self.generator_actor = ray.remote(num_cpus=0)(_TrainerWith).remote(generator_cls)
+
+
+def test_unpatched_trainer_actor_fails_fast_with_one_line(ray_cluster):
+    """Issue 15 item 11: were Ray to ship OpenRLHF's trainer by reference, its actor would
+    build the stock SamplesGenerator and the job would silently run stock filtering; the
+    checked ``remote`` the launcher installs raises a one-line error as the actor starts."""
+    from trainers.openrlhf.samples_generator import checked_remote, configured
+
+    for shape in (_TrainerWith, _AsyncTrainerWith):
+        trainer_class = ray.remote(num_cpus=0)(shape)
+        checked_remote(trainer_class)
+        checked_remote(trainer_class)  # idempotent: one check per creation
+        with pytest.raises(RuntimeError) as info:
+            trainer_class.remote(SamplesGenerator)
+        message = str(info.value)
+        assert message.startswith("adaptive DAPO is not active") and "\n" not in message, message
+        assert "openrlhf.trainer.ppo_utils.samples_generator.SamplesGenerator" in message
+        assert "--adaptive.off" in message
+        handle = trainer_class.remote(configured(AdaptiveOptions()))  # the adaptive one passes
+        ray.kill(handle)
+
+
+def test_launcher_installs_the_check_on_openrlhf_trainers(launched, engines, tokenizer_dir):
+    """The launcher wraps both OpenRLHF trainers' ``remote``; the check passes on OpenRLHF's
+    real ``PPOTrainer`` actor built with the patch."""
+    import openrlhf.trainer.ppo_trainer as sync_trainer
+    import openrlhf.trainer.ppo_trainer_async as async_trainer
+    from openrlhf.utils import get_strategy
+
+    from trainers.openrlhf.samples_generator import check_adaptive
+
+    for actor_class in (sync_trainer.PPOTrainer, async_trainer.PPOTrainerAsync):
+        assert hasattr(actor_class.remote, "__wrapped_remote__"), actor_class
+    args, _ = launched
+    trainer = sync_trainer.PPOTrainer.options(num_cpus=0).remote(
+        tokenizer_dir, get_strategy(args), None, None, None, None, engines, do_sample=True, max_len=args.data.max_len
+    )
+    check_adaptive(trainer)  # no error: it built the adaptive generator
+    ray.kill(trainer)

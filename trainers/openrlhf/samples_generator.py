@@ -23,7 +23,21 @@ driver. Ray serialises the trainer actor classes (``PPOTrainer``, and
 methods use, so the actors built on the cluster construct the configured class. That
 class is made inside :func:`configured` so that it, and its options, travel by value
 too; its base class here is imported by reference (install ``verilog-env`` on every
-node).
+node). Should that ever stop (Ray shipping the trainer classes by reference, so the actors
+import OpenRLHF's own names), the job would silently run the stock filter: so
+:func:`install` also makes the driver's ``PPOTrainer.remote`` / ``PPOTrainerAsync.remote``
+ask the new actor which generator it built (:func:`check_adaptive`) and raise a one-line
+``RuntimeError`` at start-up when it is not the adaptive one.
+
+Checkpoints: the sampler's state (step, survival estimator's statistics, surplus groups
+with their ``Experience`` objects, rounds dispatched) rides in OpenRLHF's own checkpoint.
+OpenRLHF 0.11.2's trainers put ``prompts_dataloader.state_dict()`` into the
+``client_states`` the actor saves with DeepSpeed's ``save_checkpoint`` (key
+``data_loader_state_dict``, every step) and hand it back to
+``prompts_dataloader.load_state_dict`` on resume; the generator shares that dataloader and
+wraps both methods (:meth:`AdaptiveSamplesGenerator.sampler_state`, key
+:data:`STATE_KEY`), so the surplus prompts the dataloader position already counts as
+consumed are trained after a resume and the estimate continues where it was.
 """
 
 from __future__ import annotations
@@ -46,6 +60,22 @@ from trainers.dapo.sampler import ESTIMATORS, AdaptiveSampler, StepMetrics
 log = logging.getLogger("verilog_env.openrlhf")
 
 PATCHED_MODULES = ("openrlhf.trainer.ppo_trainer", "openrlhf.trainer.ppo_trainer_async")
+CHECKED_TRAINERS = (("openrlhf.trainer.ppo_trainer", "PPOTrainer"), ("openrlhf.trainer.ppo_trainer_async", "PPOTrainerAsync"))
+"""The Ray actor classes whose ``remote`` :func:`install` makes check the generator."""
+
+MARKER = "verilog_env_adaptive"
+"""Class attribute (``True``) that marks the adaptive generator."""
+
+STATE_KEY = "verilog_env_adaptive_sampler"
+"""Key of the sampler's state inside the dataloader state OpenRLHF checkpoints."""
+
+STATE_VERSION = 1
+
+NOT_ACTIVE = (
+    "adaptive DAPO is not active: OpenRLHF's trainer actor built {found}, not the adaptive "
+    "SamplesGenerator (Ray no longer ships the trainer class by value?); run with "
+    "--adaptive.off for OpenRLHF's own filtering, or use the tested ray/OpenRLHF {version}"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +118,7 @@ class AdaptiveSamplesGenerator(SamplesGenerator):
     """
 
     adaptive_options: AdaptiveOptions = AdaptiveOptions()
+    verilog_env_adaptive = True  # MARKER, read by check_adaptive on the trainer actor
 
     def __init__(self, strategy, prompts_dataloader, eval_dataloader, tokenizer, vllm_engines):
         super().__init__(strategy, prompts_dataloader, eval_dataloader, tokenizer, vllm_engines)
@@ -104,6 +135,65 @@ class AdaptiveSamplesGenerator(SamplesGenerator):
         )
         self.step_metrics: StepMetrics | None = None
         self.rounds_dispatched = 0
+        self._hook_checkpoint()
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def sampler_state(self) -> dict[str, Any]:
+        """The adaptive sampler's state, a snapshot (lists copied): what a resume needs."""
+        s = self.sampler
+        return {
+            "version": STATE_VERSION,
+            "estimator_name": self.adaptive_options.estimator,
+            "estimator": dataclasses.asdict(s.estimator),
+            "step": s.step,
+            "surplus": [(step, list(group)) for step, group in s._surplus],
+            "rounds_dispatched": self.rounds_dispatched,
+        }
+
+    def load_sampler_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`sampler_state`'s snapshot (estimator statistics only when the
+        estimator is the same kind; otherwise it starts afresh, with a warning)."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"adaptive sampler state version {state.get('version')!r} (expected {STATE_VERSION})")
+        s = self.sampler
+        if state["estimator_name"] == self.adaptive_options.estimator:
+            for key, value in state["estimator"].items():
+                setattr(s.estimator, key, value)
+        else:
+            log.warning("adaptive DAPO: the checkpoint's estimator is %r, this run's %r: its estimate starts afresh",
+                        state["estimator_name"], self.adaptive_options.estimator)
+        s.step = int(state["step"])
+        s._surplus = [(int(step), list(group)) for step, group in state["surplus"]]
+        self.rounds_dispatched = int(state.get("rounds_dispatched", 0))
+        estimate = s.estimator.estimate()
+        log.info("adaptive DAPO: sampler restored at step %d, survival estimate %s, %d surplus group(s)",
+                 s.step, "n/a" if estimate is None else f"{estimate:.3f}", len(s._surplus))
+
+    def _hook_checkpoint(self) -> None:
+        """Carry :meth:`sampler_state` in the prompt dataloader's ``state_dict`` (which
+        OpenRLHF saves as ``client_states["data_loader_state_dict"]``) and restore it in
+        its ``load_state_dict`` (which OpenRLHF calls on resume)."""
+        loader = self.prompts_dataloader
+        if loader is None or not hasattr(loader, "state_dict") or not hasattr(loader, "load_state_dict"):
+            return
+        save, load = loader.state_dict, loader.load_state_dict
+
+        def state_dict() -> dict[str, Any]:
+            return {**save(), STATE_KEY: self.sampler_state()}
+
+        def load_state_dict(state: dict[str, Any]) -> None:
+            state = dict(state)
+            ours = state.pop(STATE_KEY, None)
+            if ours is None:
+                log.warning("adaptive DAPO: the checkpoint has no adaptive sampler state: the survival "
+                            "estimate restarts and no surplus groups are restored")
+            else:
+                self.load_sampler_state(ours)
+            load(state)
+
+        loader.state_dict = state_dict
+        loader.load_state_dict = load_state_dict
 
     def _keep(self, group: list[Any]) -> bool:
         scores = group_scores(group)
@@ -177,8 +267,47 @@ def configured(options: AdaptiveOptions | None = None) -> type[AdaptiveSamplesGe
     return ConfiguredAdaptiveSamplesGenerator
 
 
+def generator_in_use(trainer: Any) -> str | None:
+    """Run on a trainer actor (``__ray_call__``): ``None`` when the samples generator it
+    built is the adaptive one, else that generator's class name. ``PPOTrainerAsync`` keeps
+    its generator in its ``generator_actor``, asked in turn."""
+    inner = getattr(trainer, "generator_actor", None)
+    if inner is not None and not hasattr(trainer, "samples_generator"):
+        return ray.get(inner.__ray_call__.remote(generator_in_use))
+    generator = getattr(trainer, "samples_generator", None)
+    cls = type(generator)
+    if getattr(cls, MARKER, False) is True:
+        return None
+    return "no samples generator" if generator is None else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def check_adaptive(trainer_handle: Any) -> None:
+    """Raise a one-line ``RuntimeError`` unless the trainer actor behind ``trainer_handle``
+    built the adaptive generator."""
+    from trainers.openrlhf import OPENRLHF_VERSION
+
+    found = ray.get(trainer_handle.__ray_call__.remote(generator_in_use))
+    if found is not None:
+        raise RuntimeError(NOT_ACTIVE.format(found=found, version=OPENRLHF_VERSION))
+
+
+def checked_remote(actor_class: Any) -> None:
+    """Make ``actor_class.remote(...)`` (on this driver) run :func:`check_adaptive` on the
+    actor it creates before returning its handle (idempotent)."""
+    original = getattr(actor_class.remote, "__wrapped_remote__", actor_class.remote)
+
+    def remote(*args, **kwargs):
+        handle = original(*args, **kwargs)
+        check_adaptive(handle)
+        return handle
+
+    remote.__wrapped_remote__ = original
+    actor_class.remote = remote
+
+
 def install(options: AdaptiveOptions | None = None) -> type[AdaptiveSamplesGenerator]:
-    """Make OpenRLHF's trainers build the adaptive generator; returns the class installed.
+    """Make OpenRLHF's trainers build the adaptive generator, and their ``remote`` check
+    that they did (:func:`checked_remote`); returns the class installed.
 
     Call on the driver before ``openrlhf.cli.train_ppo_ray`` creates the trainer actors.
     """
@@ -190,4 +319,9 @@ def install(options: AdaptiveOptions | None = None) -> type[AdaptiveSamplesGener
         if not hasattr(module, "SamplesGenerator"):
             raise RuntimeError(f"{name} has no SamplesGenerator: this OpenRLHF version is not supported (0.11.2 is)")
         module.SamplesGenerator = cls
+    for name, trainer in CHECKED_TRAINERS:
+        actor_class = getattr(importlib.import_module(name), trainer, None)
+        if actor_class is None or not hasattr(actor_class, "remote"):
+            raise RuntimeError(f"{name} has no Ray actor {trainer}: this OpenRLHF version is not supported (0.11.2 is)")
+        checked_remote(actor_class)
     return cls
