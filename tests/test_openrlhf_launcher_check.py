@@ -84,7 +84,8 @@ def test_launch_exports_the_settings_to_the_run_and_ray(monkeypatch):
     train_dapo.main(["--adaptive.off", *BOTH_FLAGS])
     expected = CheckSettings(seed=None, method="both", formal_budget=8.0).to_env()
     assert seen["env"] == expected and seen["env"]["VERILOG_REWARD_METHOD"] == "both"
-    assert inits == [{"runtime_env": {"env_vars": {"NCCL_DEBUG": "WARN", **expected}}}]
+    workers = {"VERILOG_ENV_WORKERS": str(os.cpu_count() or 1)}  # one engine: the node's cores
+    assert inits == [{"runtime_env": {"env_vars": {"NCCL_DEBUG": "WARN", **expected, **workers}}}]
     assert overrides == ["1"]  # under `ray job submit`, the launcher's values win over the job's
     # restored afterwards: nothing leaks into the calling process
     assert not any(k.startswith("VERILOG_REWARD_") for k in os.environ)
@@ -98,3 +99,21 @@ def test_the_reward_file_reads_back_what_the_launcher_exports():
 
     ns, _, _ = train_dapo.parse(BOTH_FLAGS)
     assert scoring.Settings.from_env(ns.check.to_env()).check == ns.check
+
+
+def test_rollout_engines_of_a_node_share_its_cores_for_checking(capsys, monkeypatch):
+    """OpenRLHF scores inside each vLLM engine: each engine's checker pool gets its share of
+    the node's cores (VERILOG_ENV_WORKERS), not one worker per core (issue 15 item 8)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+
+    def workers(*flags: str) -> str:
+        train_dapo.main(["--verilog.dry_run", *flags])
+        command = capsys.readouterr().out.strip().splitlines()[-1]
+        return command.split("VERILOG_ENV_WORKERS=")[1].split()[0]
+
+    assert workers("--vllm.num_engines", "8", "--actor.num_nodes", "2") == "16"  # 4 engines a node
+    assert workers("--vllm.num_engines=8") == "8"
+    assert workers() == "64"
+    assert workers("--vllm.num_engines", "8", "--verilog.check_workers", "3") == "3"
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert workers("--vllm.num_engines", "8") == "1"

@@ -38,6 +38,11 @@ Own flags::
     --check.config FILE             YAML/JSON of those settings (or a config with a check:
                                     section); the flags above override it, and it overrides
                                     VERILOG_REWARD_* variables already set
+    --verilog.check_workers N       checker workers per rollout engine (VERILOG_ENV_WORKERS);
+                                    default: this node's cores / the vLLM engines per node
+                                    (--vllm.num_engines / --actor.num_nodes), so the engines
+                                    of a node share its cores instead of each forking one
+                                    worker per core (oversubscribed checks time out)
     --verilog.agent                 multi-turn: use trainers/openrlhf/agent.py as the agent
     --verilog.dry_run               print the OpenRLHF command line and exit
 
@@ -68,6 +73,7 @@ from trainers.openrlhf._launch import (
     run_module,
     with_defaults,
 )
+from verilog_env.workers import WORKERS_ENV
 
 PROG = "train_dapo"
 
@@ -128,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--adaptive.min_std", dest="min_std", type=float, default=1e-6)
     add_check_arguments(p)
     v = p.add_argument_group("verilog-env")
+    v.add_argument("--verilog.check_workers", dest="check_workers", type=int, default=None)
     v.add_argument("--verilog.agent", dest="agent", action="store_true")
     v.add_argument("--verilog.dry_run", dest="dry_run", action="store_true")
     return p
@@ -165,12 +172,36 @@ def parse(argv: Sequence[str]):
     return ns, options, with_defaults(rest, defaults)
 
 
+def flag_value(argv: Sequence[str], flag: str, default: int) -> int:
+    """The last integer value of ``flag`` in ``argv`` (``--flag N`` or ``--flag=N``)."""
+    value = default
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            value = int(argv[i + 1])
+        elif arg.startswith(flag + "="):
+            value = int(arg.split("=", 1)[1])
+    return value
+
+
+def check_workers(ns: argparse.Namespace, openrlhf_argv: Sequence[str]) -> int:
+    """Checker workers per rollout engine: ``--verilog.check_workers``, else this node's
+    cores shared by the vLLM engines on a node (OpenRLHF scores inside each engine)."""
+    if ns.check_workers is not None:
+        if ns.check_workers < 1:
+            raise SystemExit(f"{PROG}: --verilog.check_workers must be at least 1")
+        return ns.check_workers
+    engines = max(1, flag_value(openrlhf_argv, "--vllm.num_engines", 1))
+    nodes = max(1, flag_value(openrlhf_argv, "--actor.num_nodes", 1))
+    per_node = -(-engines // nodes)
+    return max(1, (os.cpu_count() or 1) // per_node)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ns, options, openrlhf_argv = parse(sys.argv[1:] if argv is None else argv)
     if ns.help:
         build_parser().print_help()
         return
-    variables = ns.check.to_env()
+    variables = {**ns.check.to_env(), WORKERS_ENV: str(check_workers(ns, openrlhf_argv))}
     if ns.dry_run:
         adaptive = "stock dynamic filtering" if options is None else f"adaptive DAPO {options}"
         env = " ".join(f"{key}={shlex.quote(value)}" for key, value in variables.items())
