@@ -803,7 +803,7 @@ def _scripted_generator(cls, loader, n: int, calls: list[int]):
 
     def dispatch(prompts, labels, **kwargs):
         calls.append(len(prompts))
-        return [[(p, float(int(p[1:]) % 3 == 1 and i == 0)) for i in range(n)] for p in prompts]
+        return [tuple((p, float(int(p[1:]) % 3 == 1 and i == 0)) for i in range(n)) for p in prompts]
 
     def experience(response, **kwargs):
         prompt, score = response
@@ -831,7 +831,10 @@ def test_adaptive_sampler_state_rides_openrlhf_checkpoint_and_resumes(tmp_path, 
     surplus groups, and its next batch (groups and round sizes) is the uninterrupted run's."""
     import trainers.openrlhf.samples_generator as sg
 
-    monkeypatch.setattr(sg, "ray", type("R", (), {"get": staticmethod(lambda refs: refs)}))  # refs are the responses
+    monkeypatch.setattr(sg, "ray", type("R", (), {  # a ref is its group's responses, ready in dispatch order
+        "get": staticmethod(lambda ref: list(ref)),
+        "wait": staticmethod(lambda pending, num_returns: (pending[:num_returns], pending[num_returns:])),
+    }))
     cls = sg.configured(AdaptiveOptions(estimator="beta", max_round_prompts=64))
     run_calls, resumed_calls = [], []
     run = _scripted_generator(cls, _prompt_loader(), 4, run_calls)
@@ -925,3 +928,43 @@ def test_launcher_installs_the_check_on_openrlhf_trainers(launched, engines, tok
     )
     check_adaptive(trainer)  # no error: it built the adaptive generator
     ray.kill(trainer)
+
+
+def test_adaptive_round_drops_rejected_groups_as_they_return(monkeypatch):
+    """A round's groups are filtered one by one as the engines return them (ray.wait), so
+    a round holds its survivors, not every group it sampled (issue 15 item 9): at floor 0.1
+    a 128-prompt step is ~1,400 prompts x 16 sequences of up to 18K tokens."""
+    import gc
+    import weakref
+
+    from trainers.dapo.sampler import AdaptiveSampler, MovingAverage
+    from trainers.openrlhf import samples_generator as sg
+
+    class Exp:  # what the filter reads of an Experience
+        def __init__(self, score: float):
+            self.scores, self.info = torch.tensor([score]), {}
+
+    alive, peak = weakref.WeakSet(), [0]
+    scores = {i: [1.0, 0.0] if i % 4 == 0 else [1.0, 1.0] for i in range(12)}  # 3 of 12 informative
+
+    def process(response, **_):
+        e = Exp(response)
+        alive.add(e)
+        gc.collect()
+        peak[0] = max(peak[0], len(alive))
+        return e
+
+    gen = object.__new__(sg.AdaptiveSamplesGenerator)
+    gen.sampler = AdaptiveSampler(batch_size=3, estimator=MovingAverage(value=0.25), floor=0.1, max_rounds=1,
+                                  keep_surplus=False, margin_z=0.0)
+    gen.rounds_dispatched, gen.step_metrics = 0, None
+    gen._dispatch_prompts_to_vllm = lambda prompts, labels, **_: list(prompts)  # a ref per prompt: its index
+    gen._process_response_into_experience = process
+    monkeypatch.setattr(sg.ray, "wait", lambda pending, num_returns: (pending[:num_returns], pending[num_returns:]))
+    monkeypatch.setattr(sg.ray, "get", lambda ref: scores[ref])
+    loader = iter([(None, [i], [f"label{i}"], [None]) for i in range(12)])
+
+    experiences, consumed, _ = gen._generate_vllm(loader, 3, True)
+    assert consumed == 12 and gen.step_metrics.prompts_sampled == 12 and gen.step_metrics.groups_kept == 3
+    assert sorted(e.scores.item() for e in experiences) == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+    assert peak[0] <= len(experiences) + 2  # the kept groups and the one being read, never the round
