@@ -117,3 +117,20 @@ def test_rollout_engines_of_a_node_share_its_cores_for_checking(capsys, monkeypa
     assert workers("--vllm.num_engines", "8", "--verilog.check_workers", "3") == "3"
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert workers("--vllm.num_engines", "8") == "1"
+
+
+def test_kept_surplus_turns_on_openrlhf_truncated_importance_sampling():
+    """Surplus groups come from an earlier step's policy: with them kept, the launcher asks
+    OpenRLHF for token-level TIS (pi_old / pi_rollout, clipped) unless told otherwise
+    (issue 15 item 3, OpenRLHF side)."""
+    def value(argv, flag):
+        return argv[argv.index(flag) + 1] if flag in argv else None
+
+    _, _, argv = train_dapo.parse([])
+    assert value(argv, "--algo.advantage.is_correction_level") == "token"
+    assert value(argv, "--algo.advantage.is_correction_mode") == "clip"
+    for ours in (["--adaptive.no_surplus"], ["--adaptive.off"]):  # nothing off-policy: no correction
+        assert "--algo.advantage.is_correction_level" not in train_dapo.parse(ours)[2]
+    _, _, argv = train_dapo.parse(["--algo.advantage.is_correction_level", "seq"])
+    assert argv.count("--algo.advantage.is_correction_level") == 1 and value(argv, "--algo.advantage.is_correction_level") == "seq"
+    assert "--algo.advantage.is_correction_mode" not in argv  # the user's scheme, not half of ours

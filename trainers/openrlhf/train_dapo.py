@@ -7,7 +7,9 @@ Runs ``openrlhf.cli.train_ppo_ray`` in this process after
    (:data:`DAPO_DEFAULTS`: decoupled clip 0.2/0.28, dynamic filtering, group-normalised
    advantages, 16 samples x 128 prompts, mini-batch 64 prompts, lr 1e-6 constant (no
    warm-up, Adam betas 0.9/0.999), grad clip 0.5, no KL, overlong buffer 1024 with penalty 1.0, temperature 1.0, 16K responses), and the
-   dataset keys of ``verilog-env export --format openrlhf``; and, unless the command line
+   dataset keys of ``verilog-env export --format openrlhf``; with surplus groups kept,
+   OpenRLHF's token-level truncated importance sampling (:data:`SURPLUS_IS_CORRECTION`);
+   and, unless the command line
    names a reward (``--reward.remote_url``, ``--reward.model_name_or_path`` or
    ``--train.agent_func_path``), this package's reward file;
 3. installing :class:`~trainers.openrlhf.samples_generator.AdaptiveSamplesGenerator`
@@ -111,6 +113,18 @@ DAPO_DEFAULTS: tuple[Default, ...] = (
 )
 """CodeV-R1's DAPO settings (and the dataset keys of our exporter), as OpenRLHF 0.11.2 flags."""
 
+SURPLUS_IS_CORRECTION: tuple[Default, ...] = (
+    ("--algo.advantage.is_correction_level", ("token",)),
+    ("--algo.advantage.is_correction_mode", ("clip",)),
+)
+"""With surplus groups kept (the adaptive default), OpenRLHF's truncated importance
+sampling: a surplus group was sampled by the policy of an earlier step, and OpenRLHF
+recomputes its old log-probs with the current one, so without a correction its ratio
+starts at 1. Token-level TIS weights each token by pi_old / pi_rollout (vLLM's log-probs
+at generation), clipped to OpenRLHF's ``--algo.advantage.is_correction_threshold``
+(0.5, 5). Not added when a user gives ``--algo.advantage.is_correction_level`` or drops
+the surplus (``--adaptive.no_surplus``: fully on-policy, as CodeV-R1)."""
+
 REWARD_FLAGS = ("--reward.remote_url", "--reward.model_name_or_path", "--train.agent_func_path")
 
 
@@ -158,6 +172,8 @@ def parse(argv: Sequence[str]):
     if not any(has_flag(rest, flag) for flag in REWARD_FLAGS):
         defaults.append(("--reward.remote_url", (reward_func_path(),)))
     options = None
+    if not ns.off and not ns.no_surplus and not has_flag(rest, "--algo.advantage.is_correction_level"):
+        defaults += SURPLUS_IS_CORRECTION
     if not ns.off:
         options = {
             "estimator": ns.estimator,
