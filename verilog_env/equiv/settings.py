@@ -224,14 +224,17 @@ class CheckSettings:
         ``_FORMAL_FALLBACK``, ``_BATCH_SIZE``, ``_ISOLATE``); unset ones keep the default.
         A malformed value is a ValueError naming the variable."""
         values = {}
-        for name in _PARSERS:
+        for name, parse in _PARSERS.items():
             key = cls.env_name(name, prefix)
-            if env.get(key, "").strip():
-                values[name] = env[key]
-        try:
-            return cls.from_strings(values)
-        except ValueError as error:
-            raise ValueError(f"{prefix}*: {error}") from None
+            text = env.get(key, "").strip()
+            if not text:
+                continue
+            try:
+                values[name] = parse(text)
+                cls(**{name: values[name]})  # each field is checked alone: the error names its variable
+            except ValueError as error:
+                raise ValueError(f"{key}={text!r}: {error}") from None
+        return cls(**values)
 
     def to_env(self, prefix: str = ENV_PREFIX) -> dict[str, str]:
         """The environment variables :meth:`from_env` reads back as these settings."""
