@@ -253,6 +253,8 @@ def add_checker_arguments(parser: argparse.ArgumentParser, rename: dict[str, str
     group = parser.add_argument_group("checker settings (verilog_env.CheckSettings)")
 
     def add(field: str, **kw) -> None:
+        if "choices" not in kw:
+            kw.setdefault("metavar", field.upper())
         group.add_argument(flags[field], dest=f"check_{field}", **kw)
 
     add("seed", type=stimulus_seed, default=0, help=SEED_HELP)
@@ -310,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
         "POST /score, GET /problems, GET /health. Needs: pip install 'verilog-env[serve]'.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve.add_argument(
+        "--port", type=int, default=5000, help="port to listen on (default: 5000; vllm serve takes 8000)"
+    )
     serve.add_argument(
         "--suite", action="extend", nargs="+", metavar="NAME",
         help="problem suite(s) whose ids labels may name, or .jsonl/.parquet paths (default: starter)",
