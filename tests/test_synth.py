@@ -618,3 +618,18 @@ def test_check_settings_method_both_reaches_the_synthesis_filter(tmp_path):
     assert settings == BOTH
     both = check_pairs(pairs, store, settings)
     assert [r["status"] for r in both] == ["mismatch", "equivalent"] and not any(r["cached"] for r in both)
+
+
+@pytest.mark.parametrize("path", ["./corpora/missing", "/nonexistent/verilog/corpus", "~/no/such/corpus", "data/x/y"])
+def test_a_missing_local_corpus_path_is_a_one_line_error_at_once(path):
+    """Not retried as a Hugging Face hub name for 25 s (issue 16 item 4)."""
+    import time
+
+    from trainers.synth.config import CorpusSource
+    from trainers.synth.intake import CorpusStats, IntakeError, looks_like_path, read_corpus
+
+    assert looks_like_path(path) and not looks_like_path("owner/dataset") and not looks_like_path("dataset")
+    start = time.perf_counter()
+    with pytest.raises(IntakeError, match="corpus path not found") as info:
+        list(read_corpus([CorpusSource(path=path, kind="hf")], 2000, CorpusStats()))
+    assert time.perf_counter() - start < 2 and "\n" not in str(info.value)

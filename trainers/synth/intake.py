@@ -163,6 +163,8 @@ def _read_hf(source: CorpusSource, max_bytes: int, stats: CorpusStats) -> Iterat
     except ImportError:
         raise IntakeError("reading Hugging Face datasets needs: pip install 'verilog-env[data]'") from None
     local = Path(source.path).expanduser()
+    if not local.exists() and looks_like_path(source.path):  # not a hub name: say so now, not after retries
+        raise IntakeError(f"corpus path not found: {local} (a Hugging Face dataset is named like owner/name)")
     try:
         if saved_dataset(local):
             data = datasets.load_from_disk(str(local))
@@ -175,6 +177,15 @@ def _read_hf(source: CorpusSource, max_bytes: int, stats: CorpusStats) -> Iterat
         record = _row_record(dict(row), source, index, max_bytes, stats, source.path)
         if record is not None:
             yield record
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` is meant as a local path rather than a hub dataset id (``owner/name``
+    or ``name``): absolute, ``./``/``../``/``~`` relative, more than one ``/``, a Windows
+    separator, or a file suffix."""
+    if name.startswith(("/", "./", "../", "~", ".\\")) or "\\" in name or name.count("/") > 1:
+        return True
+    return Path(name).suffix.lower() in {".v", ".sv", ".json", ".jsonl", ".parquet", ".arrow", ".txt", ".csv"}
 
 
 # --- splitting ----------------------------------------------------------------------------
