@@ -10,8 +10,8 @@
 # RL_PARQUET   CodeV-R1's RL data (its goldens are pickles: unpickled as plain data only);
 #              unset: the starter suite.
 # SYSTEM_PROMPT_FILE  the system prompt for SFT, RL and evaluation alike (default: the
-#              environment's own; CodeV-R1's exact prompt is ../shared/codev_r1_system_prompt.txt
-#              in this project's checkout).
+#              environment's own; for CodeV-R1's exact prompt, save it from the model card
+#              into a file and name that file here).
 # OUT          output folder (default data/openrlhf).
 #
 # RL rows carry the golden in their label (--label golden), so the reward function needs
