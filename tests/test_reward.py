@@ -172,3 +172,13 @@ def test_parse_fence_variants():
     assert parse_response(f"<think>t</think><answer>```  Verilog title\n{ADDER}\n```</answer>").code == ADDER
     assert parse_response(f"<think>t</think><answer>```{ADDER}```</answer>").code == ADDER
     assert parse_response(f"<think>t</think><answer>```python\nprint(1)\n```</answer>").code is None
+
+
+def test_bare_code_without_a_fence_reports_the_missing_code_block_first():
+    """With require_format=False the format is not the reason an answer scored 0: the
+    missing ```verilog block is (issue 16 item 14)."""
+    from verilog_env import RewardConfig, score_response
+
+    score = score_response(ADDER, ADDER, RewardConfig(require_format=False))
+    assert score.reward == 0.0 and score.reason.startswith("no ```verilog code block in the response")
+    assert "expected exactly one <think>" in score.reason  # the format problem is still said, second

@@ -155,6 +155,9 @@ class Score:
     reward: float
     parsed: ParsedResponse
     verdict: Verdict | None = None
+    format_required: bool = True
+    """Whether the format rule applied (:attr:`RewardConfig.require_format`): when it did
+    not, a missing code block, not the format, is why nothing was checked."""
 
     @property
     def correct(self) -> bool:
@@ -169,7 +172,13 @@ class Score:
 
     @property
     def reason(self) -> str:
-        return self.verdict.reason if self.verdict is not None else self.parsed.problem
+        if self.verdict is not None:
+            return self.verdict.reason
+        parsed = self.parsed
+        if not self.format_required and parsed.code is None and not parsed.format_ok:
+            where = "answer" if parsed.answer is not None else "response"
+            return f"no ```verilog code block in the {where}; also {parsed.problem}"
+        return parsed.problem
 
     def info(self) -> dict[str, Any]:
         """JSON-ready summary for ``info`` dicts and HTTP answers."""
@@ -242,7 +251,7 @@ def score_many(
         checked = check_requests(requests, settings, progress=progress)
         for i, verdict in zip(where, checked):
             verdicts[i] = verdict
-    return [Score(reward_of(p, v, config), p, v) for p, v in zip(parsed, verdicts)]
+    return [Score(reward_of(p, v, config), p, v, config.require_format) for p, v in zip(parsed, verdicts)]
 
 
 def score_response(
