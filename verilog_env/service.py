@@ -43,7 +43,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from .equiv.settings import CheckSettings
@@ -553,15 +553,3 @@ class PerProcess(Generic[T]):
         """Forget the value (the next :meth:`get` makes a new one)."""
         with self._lock:
             self._value = None
-
-
-def check_overrides(base: CheckSettings, overrides: Mapping[str, Any]) -> CheckSettings:
-    """``base`` with the fields named in ``overrides`` replaced (text is parsed as on the
-    command line); a name that is no field of :class:`~verilog_env.CheckSettings` is a
-    ValueError."""
-    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(CheckSettings)})
-    if unknown:
-        raise ValueError(f"unknown check setting(s) {', '.join(unknown)}")
-    text = {k: v for k, v in overrides.items() if isinstance(v, str)}
-    values = {k: v for k, v in overrides.items() if not isinstance(v, str)}
-    return dataclasses.replace(CheckSettings.from_strings(text, base) if text else base, **values)

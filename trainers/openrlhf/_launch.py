@@ -49,7 +49,7 @@ CHECK_FIELDS = tuple(f.name for f in dataclasses.fields(CheckSettings))
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     """``--check.config FILE`` and one ``--check.<field>`` per :class:`~verilog_env.CheckSettings`
-    field (values as text, parsed as ``CheckSettings.from_strings`` does)."""
+    field (values as text, parsed by :meth:`CheckSettings.updated`)."""
     group = parser.add_argument_group(
         "checker (verilog_env.CheckSettings; reaches the reward file and agent as VERILOG_REWARD_* variables)")
     group.add_argument("--check.config", dest="check_config", metavar="FILE",
@@ -72,10 +72,9 @@ def check_settings(ns: argparse.Namespace, env: Mapping[str, str], prog: str) ->
             data = read_yaml_mapping(ns.check_config)
             if isinstance(data.get("check"), Mapping):
                 data = dict(data["check"])
-            given = CheckSettings.from_dict(data)
-            settings = dataclasses.replace(settings, **{k: getattr(given, k) for k in data})
+            settings = settings.updated(data, label=False)
         flags = {name: getattr(ns, f"check_{name}") for name in CHECK_FIELDS}
-        return CheckSettings.from_strings({k: v for k, v in flags.items() if v is not None}, settings)
+        return settings.updated({k: v for k, v in flags.items() if v is not None})
     except ValueError as error:  # ConfigError too
         raise SystemExit(f"{prog}: check settings: {' '.join(str(error).split())}") from None
 

@@ -3,7 +3,7 @@
 Every way into the checker takes this one object: :func:`verilog_env.check_requests`
 (and ``check_many`` / ``check_equivalence``), :func:`verilog_env.score_many`, the
 environment (``VerilogSpecEnv(check=...)``), the reward service (``ServerConfig.check``),
-the CLI (:func:`CheckSettings.from_strings` behind ``--seed``/``--method``/...), the
+the CLI (``--seed``/``--method``/..., :func:`verilog_env.cli.checker_settings`), the
 bundled trainer's YAML (``DAPOConfig.check``), the benchmark harness's own-checker mode,
 the synthesis pipeline's filter, and the OpenRLHF reward file, agent and launcher
 (environment variables, :meth:`CheckSettings.from_env` / :meth:`CheckSettings.to_env`).
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -186,31 +187,28 @@ class CheckSettings:
         """Every field (for YAML/JSON; :meth:`from_dict` reads it back)."""
         return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> CheckSettings:
-        """Settings from a mapping (a YAML/JSON section); unknown keys are a ValueError
-        that names them and the known ones. String values are parsed as on the CLI."""
-        data = dict(data or {})
-        unknown = sorted(set(data) - set(_PARSERS))
+    def updated(self, values: Mapping[str, Any], *, label: bool = True) -> CheckSettings:
+        """These settings with the fields ``values`` names replaced: text is parsed as on
+        the command line (``seed: random``), other values taken as they are (``None`` too).
+        A name that is no field, or a text that does not parse, is a ValueError saying
+        which (``label``: its message starts with the field's name, for callers whose own
+        message does not say where the value came from)."""
+        unknown = sorted(set(values) - set(_PARSERS))
         if unknown:
             raise ValueError(f"unknown check setting(s) {', '.join(unknown)}; known: {', '.join(_PARSERS)}")
-        values = {k: _PARSERS[k](v) if isinstance(v, str) else v for k, v in data.items()}
-        return cls(**values)
+        parsed = {}
+        for name, value in values.items():
+            try:
+                parsed[name] = _PARSERS[name](value) if isinstance(value, str) else value
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}" if label else str(error)) from None
+        return dataclasses.replace(self, **parsed)
 
     @classmethod
-    def from_strings(cls, values: Mapping[str, str | None], base: CheckSettings | None = None) -> CheckSettings:
-        """``base`` (default: the defaults) with the fields given as text (``None``: keep)."""
-        base = base or cls()
-        parsed = {}
-        for name, text in values.items():
-            if name not in _PARSERS:
-                raise ValueError(f"unknown check setting {name!r}; known: {', '.join(_PARSERS)}")
-            if text is not None and str(text).strip() != "":
-                try:
-                    parsed[name] = _PARSERS[name](text)
-                except ValueError as error:
-                    raise ValueError(f"{name}: {error}") from None
-        return dataclasses.replace(base, **parsed)
+    def from_dict(cls, data: Mapping[str, Any] | None) -> CheckSettings:
+        """Settings from a mapping (a YAML/JSON section, whose loader says where a mistake
+        is): the defaults :meth:`updated` with it."""
+        return cls().updated(data or {}, label=False)
 
     @classmethod
     def env_name(cls, field: str, prefix: str = ENV_PREFIX) -> str:
@@ -251,12 +249,8 @@ class CheckSettings:
 
 
 def _integer(value: object) -> bool:
-    import numbers
-
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _number(value: object) -> bool:
-    import numbers
-
     return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -23,7 +23,7 @@ from typing import Any
 from ..equiv.settings import CheckSettings
 from ..labels import ProblemIndex
 from ..reward import RewardConfig, Score
-from ..service import Outcome, PerProcess, RewardService, check_overrides
+from ..service import Outcome, PerProcess, RewardService
 from ..suites import load_suite
 
 _lock = threading.Lock()
@@ -68,7 +68,7 @@ def outcomes(responses: Sequence[Any], labels: Sequence[Any], **overrides: Any) 
     """One :class:`~verilog_env.service.Outcome` per response, scored against the
     problem its label names; ``overrides`` name :class:`~verilog_env.CheckSettings`
     fields (``method="both"``) that replace :func:`check_settings`' for this call."""
-    check = check_overrides(check_settings(), overrides)
+    check = check_settings().updated(overrides)
     with _lock:
         reward = _config
     return _service.get().score(list(responses), list(labels), reward=reward, check=check)
