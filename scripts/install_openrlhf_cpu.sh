@@ -11,18 +11,48 @@
 # openrlhf.cli.train_ppo_ray also import flash-attn
 # (CUDA kernels, never called on CPU): the tests put an import-only stand-in for it on the
 # path of the processes that import those modules; nothing here installs one.
-# vllm 0.29.0 pins torch==2.13.0, the CPU build on this machine's disk; it must already be
-# installed (the `train` extra pins it), so nothing here downloads a CUDA build of torch.
-# Only PyPI is used. On GPU nodes install the real thing instead: pip install 'verilog-env[openrlhf]'.
 #
-# Usage: scripts/install_openrlhf_cpu.sh            (into .venv when it exists, else python3)
-#        PYTHON=/path/to/python scripts/install_openrlhf_cpu.sh
+# Why a venv of its own: a vLLM without its (CUDA-only) dependencies is importable but
+# broken, and other libraries that find it use it: TRL imports vLLM whenever it is
+# installed and then fails (`No module named 'llguidance'`), and transformers imports the
+# CPU-built DeepSpeed. So this partial install lives in $TARGET (.venv-openrlhf), a venv
+# layered on the project's venv $BASE (.venv) by a .pth file: it sees every package of
+# .venv (torch, transformers, verilog-env itself) and adds OpenRLHF, vLLM, DeepSpeed, Ray
+# and their import needs on top. Only the plugin tests run in it (`make test` does);
+# .venv stays what a user's install is, without vLLM. A partial vLLM/OpenRLHF/DeepSpeed
+# found in $BASE (from an older checkout of this script) is removed from it.
+# vllm 0.29.0 pins torch==2.13.0, the CPU build on this machine's disk; it must already be
+# installed in $BASE (`make setup` installs it first), so nothing here downloads a CUDA
+# build of torch. Only PyPI is used. On GPU nodes install the real thing instead, in one
+# environment: pip install 'verilog-env[openrlhf]'.
+#
+# Usage: scripts/install_openrlhf_cpu.sh            (BASE=.venv TARGET=.venv-openrlhf)
+#        BASE=/path/to/venv TARGET=/path/to/new-venv scripts/install_openrlhf_cpu.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-if [ -z "${PYTHON:-}" ]; then
-    if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+BASE=${BASE:-.venv}
+TARGET=${TARGET:-.venv-openrlhf}
+if [ ! -x "$BASE/bin/python" ]; then
+    echo "install_openrlhf_cpu: no venv at $BASE; run 'make setup' first (or set BASE=/path/to/venv)" >&2
+    exit 2
 fi
+PYTHON=$TARGET/bin/python
+
+# An older version of this script installed the partial vLLM/OpenRLHF/DeepSpeed into $BASE.
+if "$BASE/bin/python" -c "import importlib.util as u, sys; sys.exit(not any(u.find_spec(m) for m in ('vllm', 'openrlhf', 'deepspeed')))" 2>/dev/null; then
+    echo "install_openrlhf_cpu: removing the partial vLLM/OpenRLHF/DeepSpeed from $BASE (they now live in $TARGET)"
+    "$BASE/bin/python" -m pip uninstall -y -q vllm openrlhf deepspeed >/dev/null 2>&1 || true
+fi
+
+if [ ! -x "$PYTHON" ]; then
+    "$BASE/bin/python" -m venv "$TARGET"
+fi
+# Layer $TARGET on $BASE: addsitedir (not a plain path line) so that $BASE's own .pth files,
+# among them the editable install of verilog-env, are processed too.
+base_site=$("$BASE/bin/python" -c "import sysconfig; print(sysconfig.get_path('purelib'))")
+target_site=$("$PYTHON" -c "import sysconfig; print(sysconfig.get_path('purelib'))")
+printf 'import site; site.addsitedir(%s)\n' "'$base_site'" > "$target_site/verilog_env_base_venv.pth"
 
 check() {
     "$PYTHON" - <<'EOF' 2>/dev/null
@@ -35,7 +65,7 @@ EOF
 }
 
 if check; then
-    echo "install_openrlhf_cpu: OpenRLHF 0.11.2 already importable with $PYTHON"
+    echo "install_openrlhf_cpu: OpenRLHF 0.11.2 already importable with $PYTHON (layered on $BASE)"
     exit 0
 fi
 
@@ -49,7 +79,10 @@ pip_install() {
     return "$rc"
 }
 
-"$PYTHON" -c "import torch, transformers" 2>/dev/null || pip_install "torch==2.13.0" transformers
+if ! "$PYTHON" -c "import torch, transformers" 2>/dev/null; then
+    echo "install_openrlhf_cpu: torch and transformers must be installed in $BASE first (make setup)" >&2
+    exit 2
+fi
 
 step() { echo "install_openrlhf_cpu: $1 ($(( $(date +%s) - start )) s so far)"; }
 

@@ -79,7 +79,6 @@ def test_trl_reward_accepts_text_and_conversational_completions(problem):
 
 TRL_RUN = """
 import json, sys
-sys.modules["vllm"] = None  # vLLM may be installed without its dependencies (OpenRLHF's CPU install): keep TRL off it
 import verilog_env.integrations.trl as trl_reward
 calls, real = [], trl_reward.verilog_reward
 def verilog_reward(prompts, completions, label, **kwargs):
