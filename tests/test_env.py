@@ -39,8 +39,9 @@ def env():
     e.close()
 
 
-def test_check_env_passes_without_warnings():
-    env = gymnasium.make(verilog_env.ENV_ID, suite=Suite("t", PROBLEMS)).unwrapped
+@pytest.mark.parametrize("max_turns", [1, 3])
+def test_check_env_passes_without_warnings(max_turns):
+    env = gymnasium.make(verilog_env.ENV_ID, suite=Suite("t", PROBLEMS), max_turns=max_turns).unwrapped
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env)
@@ -77,8 +78,8 @@ def test_correct_answer_earns_one_and_ends_the_episode(env):
 
 def test_wrong_answer_earns_zero_with_a_counterexample(env):
     env.reset(options={"problem_id": "counter"})
-    _, reward, terminated, _, info = env.step(answer(WRONG_WRAP))
-    assert (reward, terminated, info["status"]) == (0.0, True, "mismatch")
+    _, reward, terminated, truncated, info = env.step(answer(WRONG_WRAP))
+    assert (reward, terminated, truncated, info["status"]) == (0.0, True, False, "mismatch")
     cex = info["verdict"].counterexample
     assert cex is not None and cex.mismatched == ["q"]
     assert "q: expected" in info["feedback"]
@@ -106,14 +107,45 @@ def test_multi_turn_episode_fails_then_succeeds():
     assert (reward, terminated, truncated, info["turn"]) == (1.0, True, False, 2)
 
 
-def test_multi_turn_truncates_at_the_turn_limit_with_compile_feedback():
+@pytest.mark.parametrize("max_turns", [1, 2])
+def test_correct_answers_and_the_last_turn_terminate_nothing_truncates(max_turns):
+    """VerilogSpecEnv's rule, the same for every max_turns: a correct answer terminates
+    (at any turn), a wrong answer at the turn limit terminates (the limit is part of the
+    task, Gymnasium's "time limit inherent to the environment"), a wrong answer before it
+    ends nothing; the environment never truncates."""
+    env = VerilogSpecEnv(PROBLEMS, max_turns=max_turns)
+    env.reset(options={"problem_id": "counter"})
+    for turn in range(1, max_turns + 1):
+        obs, reward, terminated, truncated, info = env.step(answer(WRONG_WRAP))
+        assert (reward, terminated, truncated, info["turn"]) == (0.0, turn == max_turns, False, turn)
+        last = turn == max_turns  # feedback only where there is a next turn to read it
+        assert obs[-1] == ({"role": "assistant", "content": answer(WRONG_WRAP)} if last
+                           else {"role": "user", "content": info["feedback"]})
+
+    for correct_at in range(1, max_turns + 1):
+        env.reset(options={"problem_id": "counter"})
+        for _ in range(correct_at - 1):
+            env.step(answer(WRONG_WRAP))
+        obs, reward, terminated, truncated, info = env.step(answer(COUNTER))
+        assert (reward, terminated, truncated, info["turn"]) == (1.0, True, False, correct_at)
+
+
+def test_a_time_limit_from_outside_truncates():
+    """What ``truncated`` is left for (README "Episode end"): a limit outside the task."""
+    env = gymnasium.make(verilog_env.ENV_ID, suite=Suite("t", PROBLEMS), max_turns=3, max_episode_steps=1)
+    env.reset(options={"problem_id": "counter"})
+    _, _, terminated, truncated, _ = env.step(answer(WRONG_WRAP))
+    assert (terminated, truncated) == (False, True)
+
+
+def test_multi_turn_ends_at_the_turn_limit_with_compile_feedback():
     env = VerilogSpecEnv(PROBLEMS, max_turns=2)
     env.reset(options={"problem_id": "xor"})
     obs, _, terminated, truncated, info = env.step(answer(XOR.replace("a ^ b", "a ^ c")))
     assert (terminated, truncated, info["status"]) == (False, False, "compile_error")
     assert obs[-1]["content"].startswith("Your code does not compile:") and "'c'" in obs[-1]["content"]
     _, _, terminated, truncated, _ = env.step("no idea")
-    assert (terminated, truncated) == (False, True)
+    assert (terminated, truncated) == (True, False)
 
 
 def test_step_before_reset_and_bad_arguments():

@@ -4,10 +4,11 @@
 spec). ``step(response)`` extracts the Verilog from the response, checks it against the
 problem's golden reference and returns the reward (see :mod:`verilog_env.reward`).
 
-Single-turn (default): every episode is one step. Multi-turn (``max_turns > 1``): after a
-failed attempt the observation is the conversation so far plus feedback on the failure
-(:mod:`verilog_env.feedback`); the episode terminates on a correct answer and is
-truncated at the turn limit. After a step, ``info`` carries ``problem_id``, ``turn``, ``seed`` (the stimulus seed of the check),
+Single-turn (default): every episode is one step. Multi-turn (``max_turns > 1``): the
+policy answers again, given the conversation so far plus feedback on its failure
+(:mod:`verilog_env.feedback`). A correct answer, or any answer at the turn limit,
+terminates the episode (:class:`VerilogSpecEnv` gives the rule). After a step,
+``info`` carries ``problem_id``, ``turn``, ``seed`` (the stimulus seed of the check),
 ``reward``, ``correct``, ``status`` and ``reason`` (one line), ``format_ok``, ``parsed``
 (:class:`~verilog_env.reward.ParsedResponse`), ``verdict``
 (:class:`~verilog_env.equiv.Verdict`, with counterexample and timings; ``None`` when the
@@ -58,6 +59,23 @@ class VerilogSpecEnv(gym.Env[Messages, str]):
             makes the reward a formal proof where Yosys can decide.
         suite_kwargs: passed to the suite loader when ``suite`` is a name.
         render_mode: ``"ansi"`` renders the last turn as text.
+
+    How an episode ends, by Gymnasium's definitions (``Env.step``; its "Handling Time
+    Limits" guide): ``terminated`` when a terminal state of the task is reached, success
+    or failure, a time limit inherent to the task included; ``truncated`` when a condition
+    outside the task (an external time limit) cuts the episode short. The task here is
+    "write the module in at most ``max_turns`` attempts", and the observation shows the
+    attempts made (its assistant messages), so the turn limit is part of the task:
+
+    * a correct answer **terminates** the episode (solved), at any turn;
+    * a wrong answer (mismatch, compile or format error, timeout...) at turn ``max_turns``
+      **terminates** it too (failed: no attempt is left), for every ``max_turns``, 1
+      included; its return is final, with nothing to bootstrap;
+    * a wrong answer before the limit ends nothing: its feedback is the next user turn;
+    * ``truncated`` is never set by the environment: it is left to limits imposed from
+      outside, e.g. ``gymnasium.make(..., max_episode_steps=N)``'s ``TimeLimit``.
+      (Gymnasium's ``check_env`` also holds that an environment truncating after one step
+      is broken, which a single-turn episode would be.)
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 1}
@@ -120,11 +138,10 @@ class VerilogSpecEnv(gym.Env[Messages, str]):
         self.turn += 1
         self.last_score = score
         self.messages.append({"role": "assistant", "content": action if isinstance(action, str) else str(action)})
-        terminated = score.correct or self.max_turns == 1
-        truncated = not terminated and self.turn >= self.max_turns
-        if not terminated and not truncated:
+        terminated = score.correct or self.turn >= self.max_turns  # the class docstring says why
+        if not terminated:
             self.messages.append({"role": "user", "content": feedback_message(score)})
-        return list(self.messages), float(score.reward), terminated, truncated, self._info(score)
+        return list(self.messages), float(score.reward), terminated, False, self._info(score)
 
     def _info(self, score: Score | None = None) -> dict[str, Any]:
         assert self.problem is not None
