@@ -960,3 +960,60 @@ def test_adaptive_round_drops_rejected_groups_as_they_return(monkeypatch):
     assert consumed == 12 and gen.step_metrics.prompts_sampled == 12 and gen.step_metrics.groups_kept == 3
     assert sorted(e.scores.item() for e in experiences) == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
     assert peak[0] <= len(experiences) + 2  # the kept groups and the one being read, never the round
+
+
+def test_group_with_a_timed_out_check_is_left_out_of_the_batch(tokenizer, monkeypatch):
+    """Issue 15 item 8: an answer whose check timed out has an unknown reward; the adaptive
+    generator leaves its group out like a filtered one (scored 0 it would be trained as
+    wrong) and logs the count, unless ``--adaptive.keep_check_timeouts``. The whole path is
+    real: the reward file as OpenRLHF's executor runs it (a real simulation that hangs, cut
+    by the checker's timeout), OpenRLHF's own ``_process_response_into_experience``
+    (which copies ``extra_logs`` into ``Experience.info``), then our filter."""
+    import trainers.openrlhf.samples_generator as sg
+    from trainers.dapo.sampler import AdaptiveSampler, MovingAverage
+
+    monkeypatch.setenv("VERILOG_REWARD_CHECK_TIMEOUT", "1.5")
+    problem = SUITE.get("counter_mod10")
+    body, tail = problem.golden.rsplit("endmodule", 1)
+    hang = answer_text(body + "  always @(posedge clk) while (1) ;\nendmodule" + tail, "Loops forever.")
+    executor = SingleTurnAgentExecutor(remote_rm_url=reward_func_path())
+
+    def group(answers):
+        outs = [asyncio.run(executor.execute(
+            prompt=chat_prompt(tokenizer, problem), label=problem.id,
+            sampling_params=SamplingParams(max_tokens=None, logprobs=None), max_length=8192,
+            hf_tokenizer=tokenizer, llm_engine=ScriptedEngine(tokenizer, [a]))) for a in answers]
+        return [SamplesGenerator._process_response_into_experience(None, out, max_len=8192) for out in outs]
+
+    timed_out, informative = group([correct(problem), hang]), group([correct(problem), mutant(problem)])
+    assert [e.info["timeout"].item() for e in timed_out] == [0.0, 1.0]
+    assert [e.scores.item() for e in timed_out] == [1.0, 0.0]  # informative by its scores alone
+
+    def generator(options):
+        gen = object.__new__(sg.configured(options))
+        gen.timeout_groups = 0
+        return gen
+
+    default = generator(AdaptiveOptions())
+    assert default.adaptive_options.exclude_check_timeouts
+    assert default._keep(informative) and not default._keep(timed_out) and default.timeout_groups == 1
+    assert generator(AdaptiveOptions(exclude_check_timeouts=False))._keep(timed_out)
+
+    # through a whole step: the count reaches the logged stats; the launcher flag turns it off
+    groups = {0: timed_out, 1: informative}  # a ref is its prompt
+    monkeypatch.setattr(sg, "ray", type("R", (), {
+        "get": staticmethod(lambda ref: groups[ref]),
+        "wait": staticmethod(lambda pending, num_returns: (pending[:num_returns], pending[num_returns:])),
+    }))
+    gen = generator(AdaptiveOptions(max_round_prompts=4))
+    gen.sampler = AdaptiveSampler(batch_size=1, estimator=MovingAverage(value=0.5), floor=0.1, max_rounds=1,
+                                  keep_surplus=False, margin_z=0.0)
+    gen.rounds_dispatched, gen.step_metrics = 0, None
+    gen._dispatch_prompts_to_vllm = lambda prompts, labels, **_: list(prompts)
+    gen._process_response_into_experience = lambda e, **_: e
+    experiences, _, _ = gen._generate_vllm(iter([(None, [0, 1], ["a", "b"], [None, None])]), 1, True)
+    assert experiences == informative and gen.timeout_groups == 1
+    assert all(e.info["adaptive_timeout_groups"].item() == 1.0 for e in experiences)
+    _, options, _ = train_dapo.parse(["--adaptive.keep_check_timeouts"])
+    assert options["exclude_check_timeouts"] is False
+    assert train_dapo.parse([])[1]["exclude_check_timeouts"] is True

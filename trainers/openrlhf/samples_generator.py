@@ -90,6 +90,13 @@ class AdaptiveOptions:
     max_surplus_age: int = 1
     margin_z: float = 1.3
     min_std: float = 1e-6
+    exclude_check_timeouts: bool = True
+    """Leave a group out of the batch, like a filtered one, when one of its answers has an
+    unknown reward: its check timed out (``timeout``: an overloaded checker as often as a
+    slow design) or it was not scored in time (``reward_timeout``). Scored 0 instead, a
+    correct answer would be trained as wrong; and OpenRLHF normalises advantages over
+    whole groups of ``n_samples_per_prompt``, so one answer cannot be dropped alone. The
+    bundled trainer's ``exclude_check_timeouts`` does the same per answer."""
 
     def __post_init__(self) -> None:
         if self.estimator not in ESTIMATORS:
@@ -109,6 +116,20 @@ def group_scores(group: list[Any]) -> list[float] | None:
     return [float(e.scores.flatten()[0].item()) for e in group]
 
 
+UNKNOWN_REWARD = ("timeout", "reward_timeout")
+"""``extra_logs`` keys (:data:`verilog_env.service.LOG_KEYS`), 1 for an answer whose reward
+is unknown; OpenRLHF copies them into ``Experience.info``."""
+
+
+def unknown_reward(group: list[Any]) -> bool:
+    """Whether an answer of the group has an unknown reward (see :data:`UNKNOWN_REWARD`)."""
+    for e in group:
+        info = getattr(e, "info", None) or {}
+        if any(key in info and float(torch.as_tensor(info[key]).flatten()[0]) > 0 for key in UNKNOWN_REWARD):
+            return True
+    return False
+
+
 FILTERED: tuple = ("filtered",)
 """What a round returns in place of a group the filter rejected as it came back: its
 experiences (up to ``n_samples`` sequences of up to 18K tokens) are dropped at once, so a
@@ -120,7 +141,8 @@ class AdaptiveSamplesGenerator(SamplesGenerator):
 
     Attributes kept for logging and tests: ``step_metrics`` (the last step's
     :class:`~trainers.dapo.sampler.StepMetrics`), ``rounds_dispatched`` (engine trips
-    made with dynamic filtering, all steps).
+    made with dynamic filtering, all steps), ``timeout_groups`` (the last step's groups left
+    out for an unknown reward, also logged as ``adaptive_timeout_groups``).
     """
 
     adaptive_options: AdaptiveOptions = AdaptiveOptions()
@@ -204,6 +226,9 @@ class AdaptiveSamplesGenerator(SamplesGenerator):
     def _keep(self, group: list[Any]) -> bool:
         if group is FILTERED:
             return False
+        if self.adaptive_options.exclude_check_timeouts and unknown_reward(group):
+            self.timeout_groups = getattr(self, "timeout_groups", 0) + 1
+            return False
         scores = group_scores(group)
         if scores is None:  # nothing to filter on (the stock filter keeps these too)
             return True
@@ -216,6 +241,7 @@ class AdaptiveSamplesGenerator(SamplesGenerator):
         consumed = 0
         exhausted = False
         dispatched_before = self.rounds_dispatched
+        self.timeout_groups = 0  # this step's groups left out for an unknown reward
 
         def generate(n: int) -> list[list[Any]]:
             nonlocal consumed, exhausted
@@ -264,6 +290,7 @@ class AdaptiveSamplesGenerator(SamplesGenerator):
             "adaptive_survival_estimate": float(metrics.estimate) if metrics.estimate is not None else 0.0,
             "adaptive_from_surplus": float(metrics.groups_from_surplus),
             "adaptive_surplus_left": float(metrics.surplus_left),
+            "adaptive_timeout_groups": float(self.timeout_groups),
         }
         experiences = [e for group in groups for e in group]
         for e in experiences:  # per-sample metrics (OpenRLHF logs Experience.info)

@@ -31,6 +31,9 @@ Own flags::
     --adaptive.max_surplus_age N    steps a kept group may wait (1)
     --adaptive.margin_z Z           round-size safety margin in binomial std (1.3)
     --adaptive.min_std S            keep a group iff std(scores) > S (1e-6)
+    --adaptive.keep_check_timeouts  train groups with a timed-out check, scored 0 (default:
+                                    leave them out like filtered groups; logged as
+                                    adaptive_timeout_groups)
     --check.method M                sim (default) | formal | both: simulation, then a Yosys
                                     proof of what passes (Yosys needed on every node)
     --check.seed S                  stimulus seed, or random (a fresh seed per scoring call)
@@ -146,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--adaptive.max_surplus_age", dest="max_surplus_age", type=int, default=1)
     a.add_argument("--adaptive.margin_z", dest="margin_z", type=float, default=1.3)
     a.add_argument("--adaptive.min_std", dest="min_std", type=float, default=1e-6)
+    a.add_argument("--adaptive.keep_check_timeouts", dest="keep_check_timeouts", action="store_true")
     add_check_arguments(p)
     v = p.add_argument_group("verilog-env")
     v.add_argument("--verilog.check_workers", dest="check_workers", type=int, default=None)
@@ -184,6 +188,7 @@ def parse(argv: Sequence[str]):
             "max_surplus_age": ns.max_surplus_age,
             "margin_z": ns.margin_z,
             "min_std": ns.min_std,
+            "exclude_check_timeouts": not ns.keep_check_timeouts,
         }
     return ns, options, with_defaults(rest, defaults)
 
