@@ -308,12 +308,12 @@ def test_example_config_loads():
     assert config.regenerate.model and config.describe.model and config.decontam.threshold == 0.5
     assert config.corpus
     # the SFT example trains on this config's sft.jsonl and renders its own system prompt: the same one
-    import yaml
+    from trainers.config import load_config
+    from trainers.sft import SFTConfig
 
-    sft = yaml.safe_load((REPO / "examples" / "configs" / "sft_codev_r1.yaml").read_text())
-    assert Path(sft["data"]) == Path(config.output_dir) / "sft.jsonl"
-    assert (sft.get("system_prompt"), sft.get("system_prompt_file")) == (
-        config.output.system_prompt, config.output.system_prompt_file)
+    sft = load_config(SFTConfig, REPO / "examples" / "configs" / "sft_codev_r1.yaml")
+    assert Path(sft.data) == Path(config.output_dir) / "sft.jsonl"
+    assert (sft.system_prompt, sft.system_prompt_file) == (config.output.system_prompt, config.output.system_prompt_file)
 
 
 # ---------------------------------------------------------------- the fake server

@@ -176,12 +176,13 @@ def test_sft_resume_continues_at_saved_step(tmp_path, tokenizer, records):
 # --- configs and CLI ----------------------------------------------------------------------
 
 def test_config_yaml_round_trip_and_errors(tmp_path):
-    config = DAPOConfig(model="m", steps=7, lr=3e-6, train_suite_options={"path": "x.parquet"}, eval_suite="starter")
+    config = DAPOConfig(model="m", output_dir=str(tmp_path / "run"), steps=7, lr=3e-6, eval_suite="starter",
+                        train_suite_options={"path": str(tmp_path / "x.parquet")})  # absolute: saved as they are
     path = save_config(config, tmp_path / "c.yaml")
     assert load_config(DAPOConfig, path) == config
     assert load_config(DAPOConfig, path, ["lr=1e-5", "steps=3"]) == DAPOConfig(
         **{**config.__dict__, "lr": 1e-5, "steps": 3})
-    sft = SFTConfig(model="m", data="d.jsonl", epochs=2)
+    sft = SFTConfig(model="m", data=str(tmp_path / "d.jsonl"), output_dir=str(tmp_path / "sft"), epochs=2)
     assert load_config(SFTConfig, save_config(sft, tmp_path / "s.yaml")) == sft
 
     (tmp_path / "bad.yaml").write_text("model: m\nlearning_rate: 1e-6\n")

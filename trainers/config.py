@@ -13,15 +13,23 @@ field by field like the top level.
 Every mistake is a :class:`ConfigError` whose message fits on one line and names the
 fix: a missing file, YAML that does not parse, an unknown key (with the valid ones, also
 inside a section), a value of the wrong type.
+
+**Paths.** A config class names its path fields in a ``PATH_KEYS`` class variable (see
+:func:`resolve_paths`). :func:`load_config` makes every one absolute: a relative path
+written in the config file is relative to the file's folder, so a config means the same
+thing from any working directory; a relative path given as an override (``--set``), or a
+default, is relative to the current directory, as a path typed in a shell is.
+:func:`save_config` writes them absolute, so a saved config loads the same from anywhere.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -184,11 +192,95 @@ def set_nested(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 def load_config(cls: type[C], path: str | Path | None = None, overrides: Iterable[str] = ()) -> C:
     """Load ``cls`` from a YAML file (or only from ``overrides`` when ``path`` is None);
-    dotted override keys reach into sections (``check.method=both``)."""
+    dotted override keys reach into sections (``check.method=both``). Path fields come back
+    absolute: those written in the file against the file's folder, overrides and defaults
+    against the current directory (see the module docstring)."""
     data = read_yaml_mapping(path) if path is not None else {}
-    for key, value in parse_overrides(overrides).items():
+    written = copy.deepcopy(data)
+    parsed = parse_overrides(overrides)
+    for key, value in parsed.items():
         set_nested(data, key, value)
-    return config_from_dict(cls, data, source=str(path) if path is not None else "overrides")
+    config = config_from_dict(cls, data, source=str(path) if path is not None else "overrides")
+    folder = Path(path).absolute().parent if path is not None else None
+
+    def base(key: str) -> Path:
+        parts = key.split(".")
+        if any(".".join(parts[:n]) in parsed for n in range(1, len(parts) + 1)):
+            return Path.cwd()
+        return folder if folder is not None and _written(written, parts) else Path.cwd()
+
+    return resolve_paths(config, base)
+
+
+def _written(data: Any, parts: list[str]) -> bool:
+    """Whether the file's mapping ``data`` holds the dotted key ``parts`` (a list on the way,
+    such as synth's ``corpus``, holds everything below it)."""
+    for part in parts:
+        if isinstance(data, list):
+            return True
+        if not isinstance(data, Mapping) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` is meant as a local path rather than a hub id (``owner/name`` or
+    ``name``) or a registered suite name: absolute, ``./``/``../``/``~`` relative, more than
+    one ``/``, a Windows separator, or a file suffix."""
+    if name.startswith(("/", "./", "../", "~", ".\\")) or "\\" in name or name.count("/") > 1:
+        return True
+    return Path(name).suffix.lower() in {".v", ".sv", ".json", ".jsonl", ".parquet", ".arrow", ".txt", ".csv"}
+
+
+def resolve_path(value: str, base: Path, kind: str = "path") -> str:
+    """``value`` as an absolute path: ``~`` expanded, a relative path joined to ``base``.
+    Left as is: an absolute path, a URL, an empty string, and (``kind="name_or_path"``) a
+    value that names something rather than a file: one that does not
+    :func:`looks_like_path` and does not exist under ``base`` (a hub id like
+    ``Qwen/Qwen2.5-Coder-1.5B-Instruct``, a suite name like ``starter``)."""
+    if not value or "://" in value:
+        return value
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return str(p)
+    if kind == "name_or_path" and not looks_like_path(value) and not (base / p).exists():
+        return value
+    return str((base / p).resolve())
+
+
+def resolve_paths(config: C, base: Path | Callable[[str], Path], prefix: str = "") -> C:
+    """``config`` with its path fields absolute (a copy; ``config`` itself when none changes).
+
+    A class lists its path fields in ``PATH_KEYS: ClassVar[dict[str, str]]``, each with its
+    kind: ``path``; ``name_or_path`` (see :func:`resolve_path`); ``paths`` (a list of
+    paths); ``options`` (a mapping whose ``path`` entry is a path: a suite's loader
+    options). Sections (dataclass fields) and lists of dataclasses are walked too.
+    ``base`` is the folder relative paths start from, or a function of the dotted key
+    (``output.system_prompt_file``) giving it."""
+    kinds = getattr(type(config), "PATH_KEYS", {})
+    changes = {}
+    for f in dataclasses.fields(config):
+        key = prefix + f.name
+        here = base(key) if callable(base) else base
+        value = getattr(config, f.name)
+        kind = kinds.get(f.name)
+        if kind in ("path", "name_or_path") and isinstance(value, str):
+            new = resolve_path(value, here, kind)
+        elif kind == "paths" and isinstance(value, list):
+            new = [resolve_path(v, here) if isinstance(v, str) else v for v in value]
+        elif kind == "options" and isinstance(value, Mapping) and isinstance(value.get("path"), str):
+            new = {**value, "path": resolve_path(value["path"], here)}
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            new = resolve_paths(value, base, key + ".")
+        elif isinstance(value, list):
+            new = [resolve_paths(v, base, key + ".") if dataclasses.is_dataclass(v) and not isinstance(v, type)
+                   else v for v in value]
+        else:
+            continue
+        if new != value:
+            changes[f.name] = new
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -207,11 +299,13 @@ def plain(value: Any) -> Any:
 
 
 def save_config(config: Any, path: str | Path) -> Path:
-    """Write ``config`` as YAML, sections nested (loadable again with :func:`load_config`)."""
+    """Write ``config`` as YAML, sections nested, relative paths made absolute against the
+    current directory (where they were used), so :func:`load_config` reads the same config
+    back from wherever the file is."""
     yaml = _yaml()
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(yaml.safe_dump(plain(config), sort_keys=False), encoding="utf-8")
+    p.write_text(yaml.safe_dump(plain(resolve_paths(config, Path.cwd())), sort_keys=False), encoding="utf-8")
     return p
 
 

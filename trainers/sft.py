@@ -21,7 +21,7 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -40,6 +40,9 @@ class SFTConfig:
     full fine-tune, cutoff 16384, lr 1e-5, 6 epochs, cosine, warm-up 3%, bf16, packing;
     their effective batch was 8 per GPU times the GPU count)."""
 
+    PATH_KEYS: ClassVar[dict[str, str]] = {  # see trainers.config.resolve_paths
+        "model": "name_or_path", "data": "path", "output_dir": "path", "system_prompt_file": "path"}
+
     model: str = ""
     """Hub name or folder of the model to fine-tune (its tokenizer must have a chat template)."""
     data: str = ""
@@ -57,7 +60,7 @@ class SFTConfig:
     system_prompt: str | None = None
     """System prompt text (None: verilog_env's default, or system_prompt_file)."""
     system_prompt_file: str | None = None
-    """Read the system prompt from this file (e.g. ../shared/codev_r1_system_prompt.txt)."""
+    """Read the system prompt from this file (e.g. the model card's, for exact reproduction)."""
     max_length: int = 16384
     """Longest tokenized conversation; longer ones are dropped (and counted)."""
     packing: bool = False

@@ -96,6 +96,9 @@ class DAPOConfig:
         "require_format": "reward.require_format", "format_penalty": "reward.format_penalty",
         "think_prefilled": "reward.think_prefilled",
     }
+    PATH_KEYS: ClassVar[dict[str, str]] = {  # see trainers.config.resolve_paths
+        "model": "name_or_path", "output_dir": "path", "train_suite": "name_or_path", "eval_suite": "name_or_path",
+        "train_suite_options": "options", "eval_suite_options": "options", "system_prompt_file": "path"}
 
     # --- model and data
     model: str = ""

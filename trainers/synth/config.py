@@ -37,6 +37,8 @@ def saved_dataset(path: Path) -> bool:
 class CorpusSource:
     """One place Verilog comes from."""
 
+    PATH_KEYS: ClassVar[dict[str, str]] = {"path": "name_or_path"}  # see trainers.config.resolve_paths
+
     path: str = ""
     """A directory (searched recursively), a ``.jsonl``/``.parquet`` file, or (``kind: hf``)
     a Hugging Face dataset name or a local dataset directory."""
@@ -126,6 +128,8 @@ class DedupConfig:
 class DecontamConfig:
     """Decontamination against benchmark suites (Rouge-L of code and of specs)."""
 
+    PATH_KEYS: ClassVar[dict[str, str]] = {"data": "path", "extra": "paths"}
+
     suites: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_DECONTAM_SUITES))
     """Evaluation suites (``verilog-env bench list``) whose problems must not leak in; [] turns it off."""
     data: str | None = None
@@ -187,6 +191,8 @@ class LLMConfig:
 class DescribeConfig(LLMConfig):
     """Step 2: an LLM writes a natural-language spec from the code."""
 
+    PATH_KEYS: ClassVar[dict[str, str]] = {"template_file": "path"}
+
     temperature: float = 0.2
     max_tokens: int = 2048
     template: str | None = None
@@ -233,6 +239,8 @@ class DifficultyConfig(LLMConfig):
 class OutputConfig:
     """What gets written to output_dir."""
 
+    PATH_KEYS: ClassVar[dict[str, str]] = {"system_prompt_file": "path"}
+
     formats: list[str] = dataclasses.field(default_factory=lambda: ["jsonl", "parquet"])
     """Dataset file formats: jsonl and/or parquet."""
     system_prompt: str | None = None
@@ -240,7 +248,8 @@ class OutputConfig:
     prompts (default: verilog_env's DEFAULT_SYSTEM_PROMPT). The bundled SFT trainer renders
     its own (its config's system_prompt): set the same one there."""
     system_prompt_file: str | None = None
-    """Read it from a file, e.g. ../shared/codev_r1_system_prompt.txt."""
+    """Read it from a file, e.g. the CodeV-R1 prompt saved from its model card (README:
+    'Reproducing the CodeV-R1 model card')."""
     rl_exports: list[str] = dataclasses.field(default_factory=lambda: ["openrlhf"])
     """Also write the RL set as prompt datasets for these libraries (openrlhf, trl, verl),
     with self-contained golden labels (verilog_env.export)."""
@@ -273,6 +282,7 @@ class SynthConfig:
     """The whole round-trip synthesis run (see README of trainers/synth and the example config)."""
 
     MOVED_KEYS: ClassVar[dict[str, str]] = {"verify": "check"}  # not a field: hints for configs written before issue 14
+    PATH_KEYS: ClassVar[dict[str, str]] = {"output_dir": "path"}  # and the sections' (trainers.config.resolve_paths)
 
     output_dir: str = "runs/synth"
     """Where datasets, report, verdicts and the resumable state (state.sqlite) go."""
@@ -330,6 +340,7 @@ class SynthConfig:
 
 def load_synth_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> SynthConfig:
     """Load a :class:`SynthConfig` from YAML, then apply ``KEY=VALUE`` overrides (dotted keys
-    reach into sections: ``describe.model=NAME``). Relative paths are relative to the
-    current directory."""
+    reach into sections: ``describe.model=NAME``). A relative path written in the file is
+    relative to the file's folder; one given as an override, or a default, to the current
+    directory (:func:`trainers.config.load_config`)."""
     return load_config(SynthConfig, path, overrides)

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from trainers.config import looks_like_path
+
 from .config import CorpusSource, IntakeConfig, saved_dataset
 
 WORKER_MEMORY_BYTES = 4 << 30
@@ -177,15 +179,6 @@ def _read_hf(source: CorpusSource, max_bytes: int, stats: CorpusStats) -> Iterat
         record = _row_record(dict(row), source, index, max_bytes, stats, source.path)
         if record is not None:
             yield record
-
-
-def looks_like_path(name: str) -> bool:
-    """Whether ``name`` is meant as a local path rather than a hub dataset id (``owner/name``
-    or ``name``): absolute, ``./``/``../``/``~`` relative, more than one ``/``, a Windows
-    separator, or a file suffix."""
-    if name.startswith(("/", "./", "../", "~", ".\\")) or "\\" in name or name.count("/") > 1:
-        return True
-    return Path(name).suffix.lower() in {".v", ".sv", ".json", ".jsonl", ".parquet", ".arrow", ".txt", ".csv"}
 
 
 # --- splitting ----------------------------------------------------------------------------
