@@ -241,3 +241,20 @@ def test_resumed_run_keeps_the_initial_policy_as_kl_reference(tmp_path, curricul
 
     with pytest.raises(ConfigError, match="KL reference"):
         dapo.train_dapo(tiny_run_config(out, "", kl_coef=0.1, steps=3, resume=True), train_problems=problems)
+
+
+def test_without_dynamic_sampling_a_step_generates_exactly_its_batch():
+    """``dynamic_sampling: off`` keeps every group, so each step must generate exactly
+    ``prompts_per_step`` prompts; sized from the survival estimate's lower bound, it
+    generated 15 answers for a batch of 8 in the second step and threw the rest away."""
+    config = DAPOConfig(dynamic_sampling="off", prompts_per_step=4)
+    sampler, keep, asked = dapo.make_sampler(config), keeps_group(config), []
+
+    def generate(n):
+        asked.append(n)
+        return [f"group{i}" for i in range(n)]
+
+    for _ in range(5):
+        batch, metrics = sampler.next_batch(generate, keep)
+        assert len(batch) == 4 and metrics.surplus_left == 0
+    assert asked == [4] * 5

@@ -750,11 +750,15 @@ def restore_sampler(sampler: AdaptiveSampler, state: dict[str, Any]) -> None:
 
 
 def make_sampler(config: DAPOConfig) -> AdaptiveSampler:
+    """The step's sampler. With ``dynamic_sampling: off`` every group is kept, so a round is
+    exactly ``prompts_per_step`` prompts (floor 1, no margin): sized from a survival
+    estimate, it generated groups only to drop them as surplus."""
+    adaptive = config.dynamic_sampling == "adaptive"
     return AdaptiveSampler(
-        config.prompts_per_step, ESTIMATORS[config.estimator](), floor=config.sampler_floor,
+        config.prompts_per_step, ESTIMATORS[config.estimator](), floor=config.sampler_floor if adaptive else 1.0,
         max_round_prompts=config.max_round_prompts, max_rounds=config.max_rounds,
-        keep_surplus=config.keep_surplus and config.dynamic_sampling == "adaptive",
-        max_surplus_age=config.max_surplus_age, margin_z=config.margin_z,
+        keep_surplus=config.keep_surplus and adaptive,
+        max_surplus_age=config.max_surplus_age, margin_z=config.margin_z if adaptive else 0.0,
     )
 
 
