@@ -1,5 +1,6 @@
 import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 from shared_data import shared_benchmarks
@@ -26,7 +27,9 @@ def pytest_ignore_collect(collection_path, config):
     if TEST_SET == "main":
         return True
     if importlib.util.find_spec("openrlhf") is None and not os.environ.get(REQUIRE_OPENRLHF):
-        _not_collected.append(collection_path.name)
+        asked = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+        if any(a == collection_path or a in collection_path.parents for a in asked):  # not a sibling of a named file
+            _not_collected.append(collection_path.name)
         return True
     return None  # with REQUIRE set, a missing OpenRLHF fails at import, as it should
 
