@@ -210,3 +210,32 @@ def test_sft_config_beside_its_files_runs_from_another_directory(tmp_path, monke
     saved = yaml.safe_load((out / "config.yaml").read_text())
     assert (saved["model"], saved["data"], saved["system_prompt_file"]) == (
         str(folder / "model"), str(folder / "records.jsonl"), str(folder / "prompt.txt"))
+
+
+def test_shipped_synth_config_runs_from_another_directory_without_benchmark_data(tmp_path, monkeypatch, capsys):
+    """`verilog-env synth run --config examples/configs/synth_example.yaml --dry-run` in a copy of
+    the clone with a corpus at data/verilog_repos, run from elsewhere, with no benchmark data
+    anywhere: the default decontamination says in one line how to get the data or turn it off;
+    turned off, the run reads the clone's corpus and writes to the clone's runs/."""
+    from verilog_env import load_suite
+    from verilog_env.cli import main
+
+    clone = tmp_path / "clone"
+    (clone / "examples" / "configs").mkdir(parents=True)
+    config = clone / "examples" / "configs" / "synth_example.yaml"
+    config.write_text((REPO / "examples" / "configs" / "synth_example.yaml").read_text())
+    corpus = clone / "data" / "verilog_repos"
+    corpus.mkdir(parents=True)
+    (corpus / "abs_diff8.v").write_text(load_suite("starter").get("abs_diff8").golden)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.delenv("VERILOG_ENV_BENCHMARKS", raising=False)
+    run = ["synth", "run", "--config", str(config), "--dry-run", "--no-progress", "--set", "intake.workers=1"]
+    assert main(run) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("verilog-env synth: decontam: no data for suite") and "\n" not in err
+    assert "$VERILOG_ENV_BENCHMARKS" in err and "decontam.suites=[]" in err
+    assert main([*run, "--set", "decontam.suites=[]"]) == 0
+    report = json.loads((clone / "runs" / "synth" / "example" / "report.json").read_text())
+    assert report["corpus"]["files_read"] == 1
+    assert not list((tmp_path / "elsewhere").iterdir())

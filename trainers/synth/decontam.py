@@ -149,7 +149,13 @@ def load_benchmarks(suites: Sequence[str], data: str | None = None, extra: Seque
             except KeyError as error:
                 raise ValueError(error.args[0]) from None
             root = data if data is not None else getattr(suite, "default_data", None)
-            if root is None or not Path(str(root)).expanduser().exists():
+            if root is None:  # no decontam.data, no $VERILOG_ENV_BENCHMARKS, no ../shared: say how to get them
+                raise ValueError(
+                    f"decontam: no data for suite {name}; set decontam.data or $VERILOG_ENV_BENCHMARKS to the folder "
+                    "holding verilogeval_v2/ and rtllm_v1_1/ (README: 'Benchmark data'), or remove the suite from "
+                    "decontam.suites (decontam.suites=[] turns decontamination off)"
+                )
+            if not Path(str(root)).expanduser().exists():
                 raise ValueError(
                     f"decontam: data for suite {name} not found at {root}; set decontam.data "
                     "(the folder holding verilogeval_v2/ and rtllm_v1_1/) or remove the suite from decontam.suites"
