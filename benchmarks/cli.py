@@ -134,15 +134,12 @@ def _make_generator(args: argparse.Namespace):
         return generator
     if not args.model:
         raise _usage_error(f"bench run: the {backend} back end needs --model (a hub id or local path)")
-    try:
-        if backend == "vllm":
-            kwargs = {"tensor_parallel_size": args.tensor_parallel_size}
-            if args.max_model_len:
-                kwargs["max_model_len"] = args.max_model_len
-            return gen.VLLMGenerator(args.model, max_n_per_request=args.max_n_per_request, **kwargs)
-        return gen.HFGenerator(args.model, device=args.device, max_n_per_request=args.max_n_per_request or 8)
-    except gen.BackendUnavailable as error:
-        raise _usage_error(str(error)) from None
+    if backend == "vllm":
+        kwargs = {"tensor_parallel_size": args.tensor_parallel_size}
+        if args.max_model_len:
+            kwargs["max_model_len"] = args.max_model_len
+        return gen.VLLMGenerator(args.model, max_n_per_request=args.max_n_per_request, **kwargs)
+    return gen.HFGenerator(args.model, device=args.device, max_n_per_request=args.max_n_per_request or 8)
 
 
 def _finish(out_root: Path, ks) -> int:

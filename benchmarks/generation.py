@@ -35,6 +35,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from verilog_env.extras import require_extra
 from verilog_env.reward import parse_response
 
 DEFAULT_N = 20
@@ -45,10 +46,6 @@ DEFAULT_MAX_TOKENS = 16384
 
 class GenerationError(RuntimeError):
     """A back end could not produce completions (server unreachable, request refused...)."""
-
-
-class BackendUnavailable(GenerationError):
-    """An optional back end's package is not installed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,6 +234,7 @@ class OpenAIChatGenerator(BaseGenerator):
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
+        require_extra("httpx", "bench", "the openai back end")  # imported where it is used
         self.endpoint = endpoint
         self.url = chat_completions_url(endpoint)
         self.model = model
@@ -442,10 +440,7 @@ class VLLMGenerator(BaseGenerator):
     name = "vllm"
 
     def __init__(self, model: str, *, batch_requests: int = 256, max_n_per_request: int | None = None, **llm_kwargs: Any):
-        try:
-            import vllm  # noqa: F401
-        except ImportError:
-            raise BackendUnavailable("the vllm back end needs vLLM: pip install vllm (on a CUDA machine)") from None
+        require_extra("vllm", "bench-vllm", "the vllm back end (a CUDA machine)")
         self.model = model
         self.batch_requests = max(1, batch_requests)
         self.max_n_per_request = max_n_per_request
@@ -513,11 +508,8 @@ class HFGenerator(BaseGenerator):
         max_n_per_request: int | None = 8,
         trust_remote_code: bool = False,
     ) -> None:
-        try:
-            import torch  # noqa: F401
-            import transformers  # noqa: F401
-        except ImportError:
-            raise BackendUnavailable("the hf back end needs torch and transformers: pip install torch transformers") from None
+        for package in ("torch", "transformers"):
+            require_extra(package, "train", "the hf back end")
         self.model_name = model if isinstance(model, str) else type(model).__name__
         self._model = None if isinstance(model, str) else model
         self._tokenizer = tokenizer

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from verilog_env.extras import MissingExtra, require_extra
+
 from .passk import DEFAULT_KS, pass_at_k, suite_summary
 from .rundir import EQUIVALENCE, RESULTS, is_run_dir, read_jsonl, read_problems, read_run
 
@@ -272,14 +274,13 @@ def to_markdown(summaries: Sequence[dict]) -> str:
 
 def plot(summaries: Sequence[dict], path: str | Path) -> str | None:
     """``passk.png``: left, headline pass@1 per suite; right, each problem's pass rate
-    (c/n) per suite. Returns a one-line note instead when matplotlib is missing."""
+    (c/n) per suite. Returns a one-line note instead when matplotlib is missing (the
+    report goes on without the plot)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
+        require_extra("matplotlib", "bench", "the plot passk.png").use("Agg")
         import matplotlib.pyplot as plt
-    except ImportError:
-        return "matplotlib is not installed: passk.png skipped (pip install matplotlib)"
+    except MissingExtra as error:
+        return f"skipped: {error}"
     names = [s["suite"] for s in summaries]
     fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 2.5 * len(names) + 4), 4.5))
     values = [100 * (s["headline"].get("pass@1") or 0.0) for s in summaries]

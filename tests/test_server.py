@@ -512,18 +512,6 @@ def test_micro_batcher_merges_concurrent_requests(fake_app):
     assert sum(calls) == 24 and len(calls) < 24, calls
 
 
-def test_cli_without_the_server_extra_says_what_to_install(monkeypatch, capsys):
-    import importlib.util
-
-    from verilog_env import cli
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fastapi" else real(name, *a))
-    assert cli.main(["serve", "--port", "1"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["verilog-env serve needs the server extra: pip install 'verilog-env[serve]'"]
-
-
 def test_importing_the_package_does_not_import_the_server():
     code = "import sys, verilog_env; sys.exit(int('verilog_env.server' in sys.modules or 'fastapi' in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

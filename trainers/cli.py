@@ -7,9 +7,10 @@ this layer)::
     verilog-env train demo [--seed N] [--out DIR] [--quick] [--device auto|cpu|cuda]
     verilog-env train config sft|dapo|demo      # every key, its default and what it means
 
-Nothing heavy (torch, transformers) is imported until a subcommand runs. The demo's own
-arguments live with it (:func:`trainers.demo.add_demo_arguments`); the demo never imports
-this module.
+Nothing heavy (torch, transformers) is imported until a subcommand runs; a subcommand
+whose packages are missing stops first with the one line that names the ``train`` extra
+(:func:`verilog_env.extras.require_extra`). The demo's own arguments live with it
+(:func:`trainers.demo.add_demo_arguments`); the demo never imports this module.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ import argparse
 import json
 import sys
 
+from verilog_env.extras import require_extra
+
 from .demo import add_demo_arguments
+
+TRAIN_PACKAGES = ("torch", "transformers", "yaml")
+"""What the trainers import (``yaml``: their configs, read and saved): the ``train`` extra."""
 
 
 def register(subparsers) -> None:
@@ -55,20 +61,21 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _require_train(command: str) -> None:
+    for module in TRAIN_PACKAGES:
+        require_extra(module, "train", f"train {command}")
+
+
 def _run(kind: str, args: argparse.Namespace) -> int:
-    try:
-        from .config import ConfigError, load_config
-    except ImportError as error:
-        return _fail(f"{error}; install the training extra: pip install 'verilog-env[train]'")
-    try:
-        if kind == "sft":
-            from .sft import SFTConfig as Config
-            from .sft import main_config
-        else:
-            from .dapo.trainer import DAPOConfig as Config
-            from .dapo.trainer import main_config
-    except ImportError as error:
-        return _fail(f"{error}; install the training extra: pip install 'verilog-env[train]'")
+    _require_train(kind)
+    from .config import ConfigError, load_config
+
+    if kind == "sft":
+        from .sft import SFTConfig as Config
+        from .sft import main_config
+    else:
+        from .dapo.trainer import DAPOConfig as Config
+        from .dapo.trainer import main_config
     try:
         config = load_config(Config, args.config, args.overrides)
         summary = main_config(config)
@@ -87,23 +94,22 @@ def _cmd_dapo(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    try:
-        from .config import print_keys
-        if args.trainer == "sft":
-            from .sft import SFTConfig as Config
-        elif args.trainer == "dapo":
-            from .dapo.trainer import DAPOConfig as Config
-        else:
-            from .demo import DemoConfig as Config
-    except ImportError as error:
-        return _fail(f"{error}; install the training extra: pip install 'verilog-env[train]'")
+    from .config import print_keys
+
+    if args.trainer == "sft":
+        require_extra("torch", "train", "train config sft")  # trainers.sft imports it
+        from .sft import SFTConfig as Config
+    elif args.trainer == "dapo":
+        require_extra("torch", "train", "train config dapo")
+        from .dapo.trainer import DAPOConfig as Config
+    else:
+        from .demo import DemoConfig as Config
     print_keys(Config)
     return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    try:
-        from .demo import run_from_args
-    except ImportError as error:
-        return _fail(f"{error}; install the training extra: pip install 'verilog-env[train]'")
+    _require_train("demo")
+    from .demo import run_from_args
+
     return run_from_args(args)

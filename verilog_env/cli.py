@@ -18,6 +18,7 @@ from .equiv.settings import (
     CheckSettings,
 )
 from .equiv.verdict import Verdict
+from .extras import MissingExtra
 from .formal.yosys import YosysNotFoundError
 from .sim.icarus import SimulatorNotFoundError
 
@@ -82,18 +83,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the HTTP reward service (see :mod:`verilog_env.server`)."""
-    import importlib.util
-
-    from .server import (  # imports no FastAPI itself
-        SERVE_EXTRA_HINT,
-        ServerConfig,
-        serve,
-    )
-
-    if any(importlib.util.find_spec(name) is None for name in ("fastapi", "uvicorn")):
-        print(SERVE_EXTRA_HINT, file=sys.stderr)
-        return 2
     from .reward import RewardConfig
+    from .server import ServerConfig, serve  # imports no FastAPI itself: serve() does
     from .suites import SuiteError
 
     try:
@@ -385,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, SimulatorNotFoundError, YosysNotFoundError) as error:
+    # MissingExtra: whichever command (plugins' included) lacks an optional package.
+    except (UsageError, MissingExtra, SimulatorNotFoundError, YosysNotFoundError) as error:
         print(f"verilog-env: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

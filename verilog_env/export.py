@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+from .extras import require_extra
 from .problems import DEFAULT_SYSTEM_PROMPT, Problem
 from .suites import Suite
 
@@ -50,16 +51,16 @@ def rows(suite: Suite, fmt: Format, label: str = "id", system_prompt: str | None
 
 
 def export_suite(suite: Suite, path: str | Path, fmt: Format = "openrlhf", label: str = "id", system_prompt: str | None = DEFAULT_SYSTEM_PROMPT) -> Path:
-    """Write ``suite`` to ``path`` (JSONL, or Parquet for verl) and return the path."""
+    """Write ``suite`` to ``path`` (JSONL, or Parquet for verl) and return the path.
+    Parquet needs pyarrow (the ``data`` extra): :class:`~verilog_env.extras.MissingExtra`
+    without it, before anything is written."""
     data, out = rows(suite, fmt, label, system_prompt), Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "verl":
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise RuntimeError("writing Parquet needs pyarrow: pip install 'verilog-env[data]'") from None
+        pa = require_extra("pyarrow", "data", "writing verl Parquet")
+        pq = require_extra("pyarrow.parquet", "data", "writing verl Parquet")
+        out.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(data), out)
     else:
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("".join(json.dumps(row) + "\n" for row in data), encoding="utf-8")
     return out

@@ -48,6 +48,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from .extras import require_extra
 from .problems import Problem
 
 DEFAULT_SUITE = "starter"
@@ -304,10 +305,7 @@ def load_jsonl(path: str | Path, columns: Columns | Mapping[str, str] | None = N
 
 
 def _parquet_rows(path: Path) -> list[dict[str, Any]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise SuiteError("reading Parquet needs pyarrow: pip install 'verilog-env[data]'") from None
+    pq = require_extra("pyarrow.parquet", "data", "reading a Parquet suite")
     try:
         return pq.read_table(path).to_pylist()
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
@@ -327,10 +325,7 @@ def load_hf(
     dataset: str, split: str = "train", columns: Columns | Mapping[str, str] | None = None, **load_kwargs: Any
 ) -> list[Problem]:
     """A Hugging Face dataset: a hub name, or a local directory/file ``datasets`` can load."""
-    try:
-        import datasets
-    except ImportError:
-        raise SuiteError("Hugging Face datasets support needs: pip install 'verilog-env[data]'") from None
+    datasets = require_extra("datasets", "data", "loading a Hugging Face dataset")
     cols = Columns.of(columns)
     local = Path(dataset).expanduser()
     try:

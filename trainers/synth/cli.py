@@ -15,6 +15,14 @@ import argparse
 import json
 import sys
 
+from verilog_env.extras import require_extra
+
+SYNTH_PACKAGES = ("yaml", "pyarrow", "datasketch", "httpx")
+"""What a run imports: its config (yaml), datasets (Parquet), near-duplicate removal
+(MinHash) and the LLM client. All are in the ``synth`` extra; some are in others too
+(``yaml`` in ``train``, ``httpx`` in ``bench``), whose names the code shared with those
+commands would give, so a run checks them first, under its own extra's name."""
+
 
 def _error(message: str) -> int:
     print(f"verilog-env synth: {message}", file=sys.stderr)
@@ -22,6 +30,8 @@ def _error(message: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    for module in SYNTH_PACKAGES:
+        require_extra(module, "synth", "synth run")
     from trainers.config import ConfigError
 
     from .config import load_synth_config

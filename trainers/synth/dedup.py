@@ -16,6 +16,8 @@ import hashlib
 import re
 from collections.abc import Sequence
 
+from verilog_env.extras import require_extra
+
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 _STRING = re.compile(r'"(?:\\.|[^"\\\n])*"')
 _TOKEN = re.compile(
@@ -58,10 +60,7 @@ def shingles(tokens: Sequence[str], size: int) -> set[str]:
 
 
 def minhash(tokens: Sequence[str], size: int = 5, num_perm: int = 128, seed: int = 1):
-    try:
-        from datasketch import MinHash
-    except ImportError:
-        raise RuntimeError("near-duplicate removal needs datasketch: pip install 'verilog-env[synth]'") from None
+    MinHash = require_extra("datasketch", "synth", "near-duplicate removal").MinHash
     m = MinHash(num_perm=num_perm, seed=seed)
     m.update_batch([s.encode("utf-8") for s in sorted(shingles(tokens, size))])
     return m
@@ -97,10 +96,7 @@ def deduplicate(
     first_of: dict[str, str] = {}
     lsh = None
     if near:
-        try:
-            from datasketch import MinHashLSH
-        except ImportError:
-            raise RuntimeError("near-duplicate removal needs datasketch: pip install 'verilog-env[synth]'") from None
+        MinHashLSH = require_extra("datasketch", "synth", "near-duplicate removal").MinHashLSH
         # The index only proposes candidates (each is then compared with the threshold);
         # above 0.9 its banding would have too few bands, and a lower index threshold only
         # proposes more candidates.

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from trainers.config import looks_like_path
+from verilog_env.extras import require_extra
 
 from .config import CorpusSource, IntakeConfig, saved_dataset
 
@@ -146,10 +147,7 @@ def _read_parquet(source: CorpusSource, max_bytes: int, stats: CorpusStats) -> I
     path = Path(source.path).expanduser()
     if not path.is_file():
         raise IntakeError(f"corpus Parquet file not found: {path}")
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise IntakeError("reading Parquet needs pyarrow: pip install 'verilog-env[synth]'") from None
+    pq = require_extra("pyarrow.parquet", "synth", "reading a Parquet corpus")
     index = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
         for row in batch.to_pylist():
@@ -160,10 +158,7 @@ def _read_parquet(source: CorpusSource, max_bytes: int, stats: CorpusStats) -> I
 
 
 def _read_hf(source: CorpusSource, max_bytes: int, stats: CorpusStats) -> Iterator[CorpusRecord]:
-    try:
-        import datasets
-    except ImportError:
-        raise IntakeError("reading Hugging Face datasets needs: pip install 'verilog-env[data]'") from None
+    datasets = require_extra("datasets", "data", "reading a Hugging Face dataset corpus")  # not in [synth]
     local = Path(source.path).expanduser()
     if not local.exists() and looks_like_path(source.path):  # not a hub name: say so now, not after retries
         raise IntakeError(f"corpus path not found: {local} (a Hugging Face dataset is named like owner/name)")

@@ -59,8 +59,8 @@ this package imports neither FastAPI nor pydantic (only :func:`create_app`,
 :func:`serve` and :func:`guarded_protocol` do, when called), and ``import verilog_env``
 does not import it.
 """
-from .app import SERVE_EXTRA_HINT, create_app, serve
+from .app import create_app, serve
 from .config import ServerConfig
 from .protocol import BODY_GRACE, guarded_protocol
 
-__all__ = ["BODY_GRACE", "SERVE_EXTRA_HINT", "ServerConfig", "create_app", "guarded_protocol", "serve"]
+__all__ = ["BODY_GRACE", "ServerConfig", "create_app", "guarded_protocol", "serve"]

@@ -1,7 +1,8 @@
 """``create_app`` wires the service together; ``serve`` runs it under uvicorn.
 
 FastAPI, uvicorn and the route modules are imported inside the functions, so importing
-:mod:`verilog_env.server` needs no server extra.
+:mod:`verilog_env.server` needs no server extra; calling them without it raises
+:class:`~verilog_env.extras.MissingExtra` (``pip install 'verilog-env[serve]'``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from ..extras import require_extra
 from ..labels import ProblemIndex
 from ..service import Batcher, RewardService, Stats
 from .config import ServerConfig
@@ -20,8 +22,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from fastapi import FastAPI
 
 log = logging.getLogger("verilog_env.server")
-
-SERVE_EXTRA_HINT = "verilog-env serve needs the server extra: pip install 'verilog-env[serve]'"
 
 
 def _simulator_version() -> str | None:
@@ -65,7 +65,7 @@ async def _lifespan(app: FastAPI):
 def create_app(config: ServerConfig | None = None) -> FastAPI:
     """The FastAPI application serving ``config`` (see :mod:`verilog_env.server`): loads
     the suites, fills ``app.state`` and registers :mod:`.routes`' handlers."""
-    from fastapi import FastAPI
+    FastAPI = require_extra("fastapi", "serve", "the reward service").FastAPI
 
     from .. import __version__
     from ..suites import load_suite
@@ -105,7 +105,7 @@ def serve(
     access_log: bool = False,
 ) -> None:
     """Run the reward service with uvicorn until interrupted (SIGINT/SIGTERM)."""
-    import uvicorn
+    uvicorn = require_extra("uvicorn", "serve", "the reward service")
 
     config = config or ServerConfig()
     uvicorn.run(
