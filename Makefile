@@ -15,9 +15,11 @@ setup: $(VENV)/.installed $(OPENRLHF_VENV)/.installed
 	@bash scripts/ensure_bwrap.sh --optional
 
 # Re-install only when the packaging metadata or the OpenRLHF pins change (the install is editable).
+# torch exactly 2.13.0, though the train extra allows a range: vLLM 0.29.0 pins it and its CPU
+# wheel is on CI's disk (pip prefers 2.13.0+cpu); the range alone would fetch the newest CUDA build.
 $(VENV)/.installed: pyproject.toml setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train,synth,trl]'
+	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train,synth,trl]' 'torch==2.13.0'
 	touch $@
 
 $(OPENRLHF_VENV)/.installed: $(VENV)/.installed scripts/install_openrlhf_cpu.sh

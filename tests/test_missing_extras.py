@@ -15,6 +15,7 @@ importable (checked first), and each command goes through ``verilog_env.cli.main
 
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import json
 import os
@@ -175,3 +176,39 @@ def test_the_cli_prints_a_missing_extra_in_one_line_with_status_2(capsys, tmp_pa
         registry._SUITES.pop("tiny", None)  # registered for this test only
     assert code == 2
     assert capsys.readouterr().err.splitlines() == [missing_line("the vllm back end (a CUDA machine)", "vllm", "bench-vllm")]
+
+
+# ----------------------------------------------------------------- the train extra's pins
+
+VLLM_TORCH = "2.13.0"  # the torch vLLM 0.29.0 (the openrlhf extra) pins; CI's CPU wheel
+OPENRLHF_TRANSFORMERS = "5.15.0"  # the transformers OpenRLHF 0.11.2 pins
+
+
+def _extra(name: str) -> dict[str, Requirement]:
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg", encoding="utf-8")
+    lines = parser["options.extras_require"][name].strip().splitlines()
+    return {canonicalize_name(r.name): r for r in map(Requirement, filter(None, map(str.strip, lines)))}
+
+
+def test_the_train_extra_takes_ranges_that_hold_the_openrlhf_pins():
+    """A user's GPU node may have its own torch build, and the openrlhf extra pins torch
+    (through vLLM) and transformers: the train extra must take ranges holding those pins,
+    not pins of its own."""
+    train = _extra("train")
+    for name, pinned in (("torch", VLLM_TORCH), ("transformers", OPENRLHF_TRANSFORMERS)):
+        spec = train[name].specifier
+        assert spec.contains(pinned), (name, str(spec))
+        assert not any(s.operator in ("==", "===") for s in spec), (name, str(spec))
+        assert {">=", "<"} <= {s.operator for s in spec}, (name, str(spec))  # a floor and a ceiling
+
+
+def test_make_setup_installs_exactly_the_torch_ci_has_with_the_extras():
+    """Left to the range, pip would take the newest torch, a CUDA build of gigabytes: the
+    Makefile's one install command pins the version whose CPU wheel CI has, in the same
+    resolver pass as the extras (so a re-install after a setup.cfg change keeps it)."""
+    installs = [line for line in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
+                if re.search(r"\bpip install\b", line) and "-e " in line]
+    assert len(installs) == 1, installs
+    assert re.search(r"\.\[[^]]*\btrain\b", installs[0]), installs[0]
+    assert re.findall(r"'torch([=<>!~]=?[^']*)'", installs[0]) == [f"=={VLLM_TORCH}"], installs[0]
