@@ -440,7 +440,9 @@ class VLLMGenerator(BaseGenerator):
     name = "vllm"
 
     def __init__(self, model: str, *, batch_requests: int = 256, max_n_per_request: int | None = None, **llm_kwargs: Any):
-        require_extra("vllm", "bench-vllm", "the vllm back end (a CUDA machine)")
+        # vllm.LLM's own module, not just the package: a vLLM installed without its
+        # dependencies imports as a package and fails only here (No module named 'llguidance').
+        require_extra("vllm.entrypoints.llm", "bench-vllm", "the vllm back end (a CUDA machine)")
         self.model = model
         self.batch_requests = max(1, batch_requests)
         self.max_n_per_request = max_n_per_request

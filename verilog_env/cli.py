@@ -387,4 +387,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m verilog_env.cli` runs this file as __main__, a second copy of the module:
+    # subcommand modules raise verilog_env.cli.UsageError, which __main__.main would not catch.
+    from verilog_env.cli import main as _main
+
+    sys.exit(_main())

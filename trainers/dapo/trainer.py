@@ -431,6 +431,9 @@ class VLLMRollouts:
     def __init__(self, model_path: str, stops: Sequence[int], *, seed: int, max_model_len: int,
                  gpu_memory_utilization: float):
         os.environ.setdefault("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")  # apply_model ships a function
+        from verilog_env.extras import require_extra
+
+        require_extra("vllm.entrypoints.llm", "openrlhf", "backend: vllm (a CUDA machine)")  # a partial vLLM fails here, in one line
         from vllm import LLM
 
         self.llm = LLM(model=model_path, tokenizer=model_path, seed=seed, dtype="bfloat16",
