@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import random
 import re
@@ -243,6 +244,54 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+def _below_error(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.ERROR
+
+
+@contextlib.contextmanager
+def quiet_hf(progress: bool = False):
+    """Around the trainers' ``from_pretrained`` and ``save_pretrained`` calls: transformers'
+    own progress bars ("Loading weights", "Writing model shards") only when ``progress``,
+    and DeepSpeed's log lines below ERROR dropped.
+
+    Why DeepSpeed: ``save_pretrained`` unwraps the model through accelerate, which imports
+    DeepSpeed whenever it is installed, only to recognise DeepSpeed's engine class (these
+    trainers never use DeepSpeed); the import costs seconds and logs its accelerator guess
+    on stdout ("Setting accelerator to CPU. If you have GPU ..."). The filter is on the
+    ``DeepSpeed`` logger for the length of the call only: other loggers, our own
+    warnings, and DeepSpeed's errors still show, and so does DeepSpeed when a program uses it."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    if not progress:
+        hf_logging.disable_progress_bar()
+    deepspeed = logging.getLogger("DeepSpeed")
+    deepspeed.addFilter(_below_error)
+    try:
+        yield
+    finally:
+        deepspeed.removeFilter(_below_error)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def save_pretrained(folder: str | Path, model, tokenizer=None) -> None:
+    """``model`` (and ``tokenizer``) written to ``folder`` in Hugging Face format, quietly
+    (:func:`quiet_hf`: the trainers' own bars report progress)."""
+    with quiet_hf():
+        model.save_pretrained(folder)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(folder)
+
+
+def enable_activation_checkpointing(model) -> None:
+    """Recompute activations in the backward pass: transformers 5's
+    ``activation_checkpointing_enable``, else (4.x) ``gradient_checkpointing_enable``, which
+    5.x keeps as a deprecated alias that warns on every run."""
+    enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    enable()
+
+
 def save_checkpoint(output_dir: str | Path, step: int, model, tokenizer, state: dict[str, Any],
                     keep: int = 0) -> Path:
     """Write ``checkpoint-<step>`` (model, tokenizer, ``state``); keep the newest ``keep`` (0: all)."""
@@ -251,9 +300,7 @@ def save_checkpoint(output_dir: str | Path, step: int, model, tokenizer, state: 
     tmp = root / f".checkpoint-{step}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
+    save_pretrained(tmp, model, tokenizer)
     torch.save({**state, "step": step}, tmp / STATE_FILE)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
@@ -272,13 +319,16 @@ def load_state(checkpoint: str | Path) -> dict[str, Any]:
     return torch.load(Path(checkpoint) / STATE_FILE, map_location="cpu", weights_only=False)
 
 
-def load_model_and_tokenizer(path: str, *, dtype: torch.dtype | None = None, trust_remote_code: bool = False):
-    """``AutoModelForCausalLM`` and ``AutoTokenizer`` from a hub name or folder."""
+def load_model_and_tokenizer(path: str, *, dtype: torch.dtype | None = None, trust_remote_code: bool = False,
+                             progress: bool = True):
+    """``AutoModelForCausalLM`` and ``AutoTokenizer`` from a hub name or folder (transformers'
+    loading bar only with ``progress``; :func:`quiet_hf`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+    with quiet_hf(progress):
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer

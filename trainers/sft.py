@@ -307,7 +307,8 @@ def train_sft(config: SFTConfig, *, model=None, tokenizer=None, records: Sequenc
         if not source:
             raise ConfigError("set 'model' (a hub name or folder)")
         model, tokenizer = common.load_model_and_tokenizer(
-            source, dtype=common.model_dtype(config.model_dtype), trust_remote_code=config.trust_remote_code)
+            source, dtype=common.model_dtype(config.model_dtype), trust_remote_code=config.trust_remote_code,
+            progress=config.progress)
     if records is None:
         if not config.data:
             raise ConfigError("set 'data' (a JSONL file of records)")
@@ -319,7 +320,7 @@ def train_sft(config: SFTConfig, *, model=None, tokenizer=None, records: Sequenc
     model.to(device)
     model.train()
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        common.enable_activation_checkpointing(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     micro_per_epoch = math.ceil(len(examples) / config.batch_size)
     total = config.max_steps if config.max_steps > 0 else max(1, math.ceil(micro_per_epoch * config.epochs / config.grad_accum))
@@ -384,8 +385,7 @@ def train_sft(config: SFTConfig, *, model=None, tokenizer=None, records: Sequenc
     bar.close()
     save(step)
     final = out / "final"
-    model.save_pretrained(final)
-    tokenizer.save_pretrained(final)
+    common.save_pretrained(final, model, tokenizer)
     log.close()
     return SFTResult(step, first_loss, last_loss, final, clock(), dropped)
 

@@ -823,7 +823,7 @@ def initial_policy(config: DAPOConfig, model, *, resumed: bool, device: torch.de
     if not config.model:
         raise ConfigError("kl_coef > 0 on resume needs 'model' (the initial policy) to load the KL reference from")
     ref, _ = common.load_model_and_tokenizer(config.model, dtype=common.model_dtype(config.model_dtype),
-                                             trust_remote_code=config.trust_remote_code)
+                                             trust_remote_code=config.trust_remote_code, progress=config.progress)
     disable_dropout(ref)
     return ref.to(device).eval().requires_grad_(False)
 
@@ -846,7 +846,8 @@ def train_dapo(config: DAPOConfig, *, model=None, tokenizer=None, train_problems
         if not model_path:
             raise ConfigError("set 'model' (a hub name or folder)")
         model, tokenizer = common.load_model_and_tokenizer(
-            model_path, dtype=common.model_dtype(config.model_dtype), trust_remote_code=config.trust_remote_code)
+            model_path, dtype=common.model_dtype(config.model_dtype), trust_remote_code=config.trust_remote_code,
+            progress=config.progress)
     train_problems = list(train_problems) if train_problems is not None else load_problems(config.train_suite, config.train_suite_options)
     if eval_problems is None and config.eval_suite:
         eval_problems = load_problems(config.eval_suite, config.eval_suite_options)
@@ -867,7 +868,7 @@ def train_dapo(config: DAPOConfig, *, model=None, tokenizer=None, train_problems
     model.to(device)
     model.train()
     if config.gradient_checkpointing:
-        model.gradient_checkpointing_enable()
+        common.enable_activation_checkpointing(model)
     ref_model = initial_policy(config, model, resumed=resume_from is not None, device=device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: common.lr_factor(s, config.warmup_steps, 1, "constant"))
