@@ -7,11 +7,12 @@ Response format (CodeV-R1)::
     ``` ... </answer>
 
 The format holds when each of the four tags appears exactly once, in that order. The
-code is the last fenced Verilog block of the answer (of the whole response when the
-format is not required and there is no answer). Default reward: 1.0 if the code is
-equivalent to the golden, else 0.0, and 0.0 without even checking when the format is
-wrong. :class:`RewardConfig` can relax the format, add a format penalty, or give partial
-credit.
+code is the last Verilog block of the answer (:func:`code_block`). Reasoning is never
+the answer: when the format is off, the code is looked for after the last ``</think>``
+(in the last ``<answer>`` there, if any; nowhere when a ``<think>`` is never closed).
+Default reward: 1.0 if the code is equivalent to the golden, else 0.0, and 0.0 without
+even checking when the format is wrong. :class:`RewardConfig` can relax the format, add
+a format penalty, or give partial credit.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from .problems import Problem
 
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 _LANG = re.compile(r"[ \t]*([A-Za-z]*)")
-_VERILOG_LANGS = {"", "verilog", "systemverilog", "sv", "v"}
+_FENCE = re.compile(r"^[ \t]*(`{3,})(.*)$", re.MULTILINE)
+VERILOG_LABELS = frozenset({"verilog", "systemverilog", "sv", "v"})
+"""Info strings (first word, any case) that label a fenced block as Verilog."""
 _MODULE = re.compile(r"\bmodule\b")
 
 
@@ -59,37 +62,66 @@ def _format_problem(text: str) -> str:
 
 
 def _fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """(language, body) of each ```-fenced block, pairing fences in order.
+    """(label, body) of each fenced block of ``text``, in order (see :func:`code_block`).
 
-    A linear scan: a regex with a lazy body and an info string is quadratic on hostile
-    input such as thousands of fences on one line.
+    A fence is three or more backticks at the start of a line (after spaces or tabs); a
+    block closes at the next fence line with at least as many backticks, whatever follows
+    them on that line (``</answer>``, say). Backticks inside a line - in a ``//`` comment,
+    in a string - are code. Linear in the text: one pass over the fence lines.
     """
-    blocks = []
-    start = text.find("```")
-    while start >= 0:
-        end = text.find("```", start + 3)
-        if end < 0:
-            break
-        newline = text.find("\n", start + 3, end)
-        if newline < 0:  # ```code``` on one line: no info string
-            lang, body = "", text[start + 3 : end]
+    blocks: list[tuple[str, str]] = []
+    opened: tuple[int, str, int] | None = None  # (backticks, label, where the body starts)
+    for fence in _FENCE.finditer(text):
+        ticks, info = len(fence.group(1)), fence.group(2)
+        if opened is not None:
+            if ticks >= opened[0]:
+                blocks.append((opened[1], text[opened[2] : fence.start()]))
+                opened = None
+            continue
+        label = _LANG.match(info).group(1)
+        if label == "module":  # "```module m(...);": code right after the fence, no label
+            line = info.rstrip()
+            if len(line) > 3 and line.endswith("```"):  # the whole block on one line
+                blocks.append(("", line.rstrip("`")))
+            else:
+                opened = (ticks, "", fence.start(2))
         else:
-            lang, body = _LANG.match(text, start + 3, newline).group(1), text[newline + 1 : end]
-            if lang == "module":  # "```module m(...);" - code right after the fence
-                lang, body = "", text[start + 3 : end]
-        blocks.append((lang.lower(), body))
-        start = text.find("```", end + 3)
+            opened = (ticks, label.lower(), fence.end() + 1)
+    if opened is not None:  # never closed: runs to the end, less a ``` glued to its last line
+        body = text[opened[2] :].rstrip()
+        blocks.append((opened[1], body.rstrip("`") if body.endswith("```") else body))
     return blocks
 
 
-def _last_verilog_block(text: str) -> str | None:
-    blocks = [body for lang, body in _fenced_blocks(text) if lang in _VERILOG_LANGS]
-    blocks = [b for b in blocks if _MODULE.search(b)] or blocks
-    return blocks[-1].strip() if blocks else None
+def code_block(text: str) -> str | None:
+    """The code of ``text`` (an answer): its last fenced block labelled Verilog.
+
+    * Labels: verilog, systemverilog, sv, v (:data:`VERILOG_LABELS`: the first word of
+      the info string, any case). Without a labelled block, the last unlabelled block (a
+      bare fence) is the code; a block labelled anything else (text, python, ...) never
+      is. So notes after the code, fenced bare or as text, do not displace it; what a
+      block contains is never looked at.
+    * A fence counts only at the start of a line (see :func:`_fenced_blocks`): three
+      backticks in a comment or a string inside the code do not end the block; a line
+      that starts with them does, even inside a block comment.
+    * A final block never closed (``</answer>`` came first, or the text ends) runs to the
+      end of ``text``; a fence glued to its last line (``endmodule`` then the backticks)
+      closes it there. A block opened with ``module`` right after the fence has no label
+      and may close on the same line.
+    * An opening fence inside a line (``Here: `` then the backticks) is prose, and an
+      empty block is no block.
+
+    ``None`` when there is no such block.
+    """
+    blocks = [(label, body.strip()) for label, body in _fenced_blocks(text) if body.strip()]
+    labelled = [body for label, body in blocks if label in VERILOG_LABELS]
+    candidates = labelled or [body for label, body in blocks if label == ""]
+    return candidates[-1] if candidates else None
 
 
 def parse_response(text: str, *, think_prefilled: bool = False) -> ParsedResponse:
-    """Split ``text`` into reasoning, answer and code.
+    """Split ``text`` into reasoning, answer and code (:func:`code_block` of the answer;
+    see the module docstring for where the answer is when the format is off).
 
     ``think_prefilled``: the chat template already opened ``<think>`` (as DeepSeek-R1
     distilled models' templates do), so the response starts inside the reasoning.
@@ -103,12 +135,17 @@ def parse_response(text: str, *, think_prefilled: bool = False) -> ParsedRespons
     if not problem:
         think = text[text.find("<think>") + 7 : text.find("</think>")].strip()
         answer = text[text.find("<answer>") + 8 : text.find("</answer>")].strip()
+        region = answer
     else:
-        start = text.rfind("<answer>")
+        # Reasoning is never the answer, even when the format is not required: a draft (or
+        # a whole <answer>) inside <think> must not be checked in place of the final code.
+        closed = text.rfind("</think>")
+        region = text[closed + 8 :] if closed >= 0 else "" if "<think>" in text else text
+        start = region.rfind("<answer>")
         if start >= 0:
-            end = text.find("</answer>", start)
-            answer = text[start + 8 : end if end >= 0 else len(text)].strip()
-    code = _last_verilog_block(answer if answer is not None else text)
+            end = region.find("</answer>", start)
+            answer = region = region[start + 8 : end if end >= 0 else len(region)].strip()
+    code = code_block(region)
     if code is None and not problem:
         problem = "no ```verilog code block in the answer"
     return ParsedResponse(code, think, answer, not _format_problem(text), problem)
