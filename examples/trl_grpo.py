@@ -1,35 +1,41 @@
 """GRPO with TRL on a verilog-env suite: the reward is functional equivalence.
 
-    pip install -e '.[train]' trl
+    pip install -e '.[train,trl]'
     python examples/trl_grpo.py --model Qwen/Qwen2.5-Coder-1.5B-Instruct --out runs/trl_grpo
-    python examples/trl_grpo.py --tiny --steps 2     # a from-scratch model, CPU, no download
+    python examples/trl_grpo.py --tiny --steps 2     # CPU, no download
 
 The dataset is ``verilog-env export SUITE --format trl`` in memory: a conversational
 ``prompt`` column and a ``label`` column, which TRL passes to
-:func:`verilog_env.integrations.trl.verilog_reward` by name. ``--tiny`` builds a
-small untrained model (it earns reward 0; it shows the wiring, not learning).
+:func:`verilog_env.integrations.trl.verilog_reward` by name.
+
+``--tiny`` starts where ``verilog-env train demo --quick`` does: a from-scratch two-layer
+model taught by a short SFT warm-up on the demo's curriculum (small counters, adders, muxes;
+the labels carry the goldens), so that it writes some correct answers and GRPO gets
+rewards that are not all 0. An untrained model would earn 0 on every answer, and a reward
+that is always 0 teaches nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+from pathlib import Path
 
 
-def tiny_model_and_tokenizer(suite):
-    """A from-scratch tokenizer and two-layer model (the demo's builders)."""
-    from trainers.demo import build_tokenizer, tiny_model
+def tiny_start(out: Path):
+    """(model, tokenizer, training suite, system prompt) after the demo's SFT warm-up."""
+    from trainers.demo import SYSTEM_PROMPT, DemoConfig, warm_start
+    from verilog_env.suites import Suite
 
-    texts = [problem.spec + "\n" + problem.golden for problem in suite]
-    tokenizer = build_tokenizer(texts, vocab_size=800)
-    model = tiny_model(tokenizer, hidden=64, layers=2, heads=4, intermediate=128, seed=0)
-    return model, tokenizer
+    start = warm_start(DemoConfig.quick(progress=False), out, say=lambda line: print(line, flush=True))
+    return start.model, start.tokenizer, Suite("demo-curriculum", start.train_problems), SYSTEM_PROMPT
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="Hugging Face model name or folder")
-    parser.add_argument("--tiny", action="store_true", help="a small from-scratch model instead (CPU, seconds)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a small from-scratch model after a short SFT warm-up instead (CPU, no download)")
     parser.add_argument("--suite", default="starter")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--generations", type=int, default=4, help="completions per prompt")
@@ -46,16 +52,20 @@ def main(argv: list[str] | None = None) -> dict:
     from verilog_env.export import rows
     from verilog_env.integrations.trl import verilog_reward
 
-    suite = load_suite(args.suite)
-    dataset = Dataset.from_list(rows(suite, "trl"))  # columns: prompt (messages), label
-    model, tokenizer = tiny_model_and_tokenizer(suite) if args.tiny else (args.model, None)
+    out = Path(args.out or tempfile.mkdtemp(prefix="trl_grpo_"))
+    if args.tiny:
+        model, tokenizer, suite, system_prompt = tiny_start(out / "warm_start")
+        dataset = Dataset.from_list(rows(suite, "trl", label="golden", system_prompt=system_prompt))
+    else:
+        model, tokenizer = args.model, None
+        dataset = Dataset.from_list(rows(load_suite(args.suite), "trl"))  # columns: prompt (messages), label
     config = GRPOConfig(
-        output_dir=args.out or tempfile.mkdtemp(prefix="trl_grpo_"),
+        output_dir=str(out),
         max_steps=args.steps,
-        per_device_train_batch_size=args.generations,
+        per_device_train_batch_size=args.generations * (4 if args.tiny else 1),  # tiny: 4 prompts a step
         num_generations=args.generations,
-        max_completion_length=32 if args.tiny else args.max_completion_length,
-        learning_rate=1e-6,
+        max_completion_length=128 if args.tiny else args.max_completion_length,
+        learning_rate=2e-4 if args.tiny else 1e-6,  # the demo's RL rate for the tiny model
         beta=0.0,  # no KL term, as CodeV-R1
         epsilon=0.2,
         epsilon_high=0.28,  # DAPO's decoupled clip

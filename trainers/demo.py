@@ -33,7 +33,7 @@ import json
 import random
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -284,33 +284,30 @@ class DemoConfig:
 
 # --- 5. the pipeline ----------------------------------------------------------------------
 
-def run_demo(settings: DemoConfig) -> dict[str, Any]:
-    """Run the whole demo; returns (and writes to ``<out>/summary.json``) its numbers."""
-    import torch
-    import transformers
+@dataclasses.dataclass
+class WarmStart:
+    """What the demo's first four stages make: the curriculum, the teacher data and its
+    verdicts, and the from-scratch model after its SFT warm-up."""
 
+    train_problems: list
+    heldout: list
+    records: list
+    teacher: list
+    teacher_pass: float
+    model: Any
+    tokenizer: Any
+    sft: Any
+
+
+def warm_start(settings: DemoConfig, out: Path, say: Callable[[str], None] = lambda _: None) -> WarmStart:
+    """Stages 1-4 of the demo: curriculum, imperfect teacher data checked by simulation,
+    a tokenizer and tiny Llama from scratch, SFT warm-up. Writes the problems, the teacher
+    data and the SFT run under ``out``. ``examples/trl_grpo.py --tiny`` starts from it too."""
     from verilog_env import score_many
 
-    from . import common
-    from .dapo.trainer import (
-        DAPOConfig,
-        HFRollouts,
-        evaluate,
-        prompt_table,
-        train_dapo,
-    )
     from .sft import SFTConfig, assistant_response, sft_messages, train_sft
 
-    transformers.logging.set_verbosity_error()
-    clock = common.Stopwatch()
-    out = Path(settings.out)
-    for stage in ("sft", "dapo"):  # a rerun into the same folder replaces the demo's own outputs
-        shutil.rmtree(out / stage, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    if settings.torch_threads > 0:
-        torch.set_num_threads(settings.torch_threads)
-    say = lambda message: print(message, flush=True)
-
     # 1-2. curriculum and imperfect teacher data, checked by simulation
     train_problems, heldout = curriculum()
     records, answered = teacher_records(settings.sft_examples, settings.teacher_error, settings.seed)
@@ -341,6 +338,37 @@ def run_demo(settings: DemoConfig) -> dict[str, Any]:
         progress=settings.progress, tensorboard=False,
     ), model=model, tokenizer=tokenizer, records=records)
     say(f"sft: {sft.steps} steps, loss {sft.first_loss:.3f} -> {sft.last_loss:.3f}")
+
+    return WarmStart(train_problems, heldout, records, teacher, teacher_pass, model, tokenizer, sft)
+
+
+def run_demo(settings: DemoConfig) -> dict[str, Any]:
+    """Run the whole demo; returns (and writes to ``<out>/summary.json``) its numbers."""
+    import torch
+    import transformers
+
+    from . import common
+    from .dapo.trainer import (
+        DAPOConfig,
+        HFRollouts,
+        evaluate,
+        prompt_table,
+        train_dapo,
+    )
+
+    transformers.logging.set_verbosity_error()
+    clock = common.Stopwatch()
+    out = Path(settings.out)
+    for stage in ("sft", "dapo"):  # a rerun into the same folder replaces the demo's own outputs
+        shutil.rmtree(out / stage, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    if settings.torch_threads > 0:
+        torch.set_num_threads(settings.torch_threads)
+    say = lambda message: print(message, flush=True)
+
+    start = warm_start(settings, out, say)
+    train_problems, heldout, model, tokenizer = start.train_problems, start.heldout, start.model, start.tokenizer
+    records, teacher, teacher_pass, sft = start.records, start.teacher, start.teacher_pass, start.sft
 
     # 5. adaptive DAPO, rewarded by simulation; held-out pass@1 before (= SFT) and after
     dapo_config = DAPOConfig(
