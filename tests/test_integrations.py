@@ -8,6 +8,7 @@ import json
 import pytest
 
 import verilog_env.integrations as integrations
+from readme import readme_block
 from verilog_env import load_suite
 from verilog_env.integrations.trl import verilog_reward
 from verilog_env.labels import LabelError, ProblemIndex, response_of
@@ -141,16 +142,6 @@ def test_trl_example_tiny_run_as_a_user_runs_it(tmp_path):
     assert len(rewards) == 2 and all(0.0 <= r <= 1.0 for r in rewards) and max(rewards) > 0.0
 
 
-def _readme_block(after: str, language: str = "python") -> str:
-    """The first ```language block of README.md after the line containing ``after``."""
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = text.index(after)
-    return re.search(rf"```{language}\n(.*?)```", text[start:], re.DOTALL).group(1)
-
-
 def test_readme_trl_snippet_runs_as_written(tmp_path):
     """The README's TRL snippet, run as a user would (a fresh interpreter, the venv
     ``make setup`` builds, nothing hidden from TRL), with only what cannot run here changed:
@@ -168,7 +159,7 @@ def test_readme_trl_snippet_runs_as_written(tmp_path):
     model = tiny_model(tokenizer, hidden=64, layers=2, heads=4, intermediate=128, seed=0)
     model.save_pretrained(tmp_path / "model")
     tokenizer.save_pretrained(tmp_path / "model")
-    snippet = _readme_block("**TRL** (`GRPOTrainer`")
+    snippet = readme_block("**TRL** (`GRPOTrainer`")
     for old, new in {
         '"Qwen/Qwen2.5-Coder-1.5B-Instruct"': repr(str(tmp_path / "model")),
         "max_completion_length=2048": "max_completion_length=16, max_steps=1, per_device_train_batch_size=4, "
