@@ -6,10 +6,9 @@ import importlib.util
 import json
 
 import pytest
-
-import verilog_env.integrations as integrations
 from readme import readme_block
-from verilog_env import load_suite
+
+from verilog_env import integrations, load_suite
 from verilog_env.integrations.trl import verilog_reward
 from verilog_env.labels import LabelError, ProblemIndex, response_of
 from verilog_env.problems import DEFAULT_SYSTEM_PROMPT
@@ -150,7 +149,6 @@ def test_readme_trl_snippet_runs_as_written(tmp_path):
         pytest.skip("TRL is not installed (pip install -e '.[trl]'; make test installs it)")
     import subprocess
     import sys
-    from pathlib import Path
 
     from trainers.demo import build_tokenizer, tiny_model
 

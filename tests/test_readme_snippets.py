@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
-
 from readme import readme_block
+
 from verilog_env import load_suite
 
 GOLDEN = "module TopModule(input [3:0] a, input [3:0] b, output [4:0] s);\n  assign s = a + b;\nendmodule\n"
