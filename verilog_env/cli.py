@@ -17,6 +17,7 @@ from .equiv.settings import (
     METHODS,
     CheckSettings,
 )
+from .equiv.diagnostics import shown_as
 from .equiv.verdict import Verdict
 from .extras import MissingExtra
 from .formal.yosys import YosysNotFoundError
@@ -51,6 +52,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     golden = _read(args.golden, "golden")
     candidate = _read(args.candidate, "candidate")
     verdict = check_equivalence(golden, candidate, checker_settings(args), top=args.top, candidate_top=args.candidate_top)
+    verdict = shown_as(verdict, candidate=args.candidate, golden=args.golden)  # messages name the user's files
     _print_verdict(verdict, as_json=args.json)
     return 0 if verdict.equivalent else 1
 

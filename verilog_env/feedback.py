@@ -1,11 +1,14 @@
 """Feedback for a failed attempt, worded the way a hardware engineer would give it.
 
 Used as the next user turn of a multi-turn episode: short, specific, and never a copy
-of the golden (only its outputs at the failing point).
+of the golden (only its outputs at the failing point). Compiler messages come as the
+verdict quotes them (:mod:`verilog_env.equiv.diagnostics`): the answer's code is
+``answer.v``, at the lines and with the module names the model wrote.
 """
 
 from __future__ import annotations
 
+from .equiv.diagnostics import ANSWER_FILE
 from .reward import Score
 
 MAX_LOG_LINES = 12
@@ -31,7 +34,10 @@ def feedback_message(score: Score) -> str:
         )
     status = verdict.status.value
     if status == "compile_error":
-        return f"Your code does not compile:\n{_trim(verdict.reason)}\nFix the errors and answer again."
+        return (
+            f"Your code does not compile:\n{_trim(verdict.reason)}\n"
+            f"Fix the errors ({ANSWER_FILE} is your code) and answer again."
+        )
     if status == "mismatch" and verdict.counterexample is not None:
         return (
             "Your design compiles but behaves differently from the specification. "

@@ -19,6 +19,7 @@ from ..hdl.design import Design, DesignError, Port, analyze
 from ..hdl.rename import prefix_modules
 from ..sim.sandbox import Limits
 from . import stimulus
+from .diagnostics import ANSWER_FILE, GOLDEN_FILE
 from .settings import DEFAULT_CYCLES, DEFAULT_TIMEOUT
 from .stimulus import Stimulus
 from .verdict import Status, Verdict
@@ -111,7 +112,7 @@ def simulated_cycles(design: Design, cycles: int) -> int:
 def analyze_golden(text: str, top: str | None) -> Golden | DesignError:
     """The golden's analysis and canonical text (cached per text and top)."""
     try:
-        design = analyze(text, name="golden.v", role="golden", top=top)
+        design = analyze(text, name=GOLDEN_FILE, role="golden", top=top)
         renamed = prefix_modules(design, GOLDEN_PREFIX)
     except DesignError as error:
         return error
@@ -142,7 +143,7 @@ def prepare_candidate(text: str, reference: Golden, options: CheckOptions) -> De
     t0 = time.perf_counter()
     try:
         design = analyze(
-            text, name="candidate.v", role="candidate", preferred_top=options.candidate_top or reference.design.top
+            text, name=ANSWER_FILE, role="candidate", preferred_top=options.candidate_top or reference.design.top
         )
         mismatch = interface_mismatch(reference.design, design)
         if mismatch:

@@ -32,7 +32,7 @@ from ..hdl.rename import prefix_modules
 from ..sim import icarus
 from ..sim.sandbox import Limits, RunResult, Workdir
 from ..workers import PoolSpec
-from . import testbench
+from . import diagnostics, testbench
 from .prepare import (
     GOLDEN_PREFIX,
     CheckOptions,
@@ -177,7 +177,9 @@ class Recording:
             if compiled.ok:
                 self._simulation = icarus.start_simulate(self.path, self.limits)
             else:
-                self._result = _golden_failure("does not compile under Icarus Verilog", compiled, self.limits, "golden.v")
+                self._result = _golden_failure(
+                    "does not compile under Icarus Verilog", compiled, self.limits, self.reference, self.nonce
+                )
 
     def result(self) -> GoldenTrace | Verdict:
         """The record (cached under the key), or why the golden cannot be checked."""
@@ -194,7 +196,7 @@ class Recording:
         design = self.reference.design
         chars = testbench.read_trace(_read(self.path / testbench.GOLDEN_TRACE_FILE), sum(p.width for p in design.outputs))
         if not run.ok or f"{self.nonce} END" not in run.output or chars is None or len(chars) != self.ticks:
-            return _golden_failure("simulation did not complete", run, self.limits, None)
+            return _golden_failure("simulation did not complete", run, self.limits)
         undefined = undefined_output(design, chars)
         if undefined is not None:
             return Verdict(Status.UNSUPPORTED, f"golden cannot be checked: {undefined}")
@@ -262,12 +264,20 @@ def undefined_ports(design: Design, chars: np.ndarray) -> list[str]:
     return out
 
 
-def _golden_failure(what: str, run: RunResult, limits: Limits, file: str | None) -> Verdict:
+def _golden_failure(
+    what: str, run: RunResult, limits: Limits, compiled: Golden | None = None, nonce: str = ""
+) -> Verdict:
+    """The golden cannot judge; a failed compile of ``compiled`` quotes its log in the
+    golden's own terms (:func:`~.diagnostics.translate_log`)."""
     if run.timed_out or not run.ok and (run.returncode or 0) < 0:
         what = f"{what}: it {run.describe_failure(limits)}"
-    lines = run.output.replace(GOLDEN_PREFIX, "").splitlines()
-    if file:
-        lines = [line for line in lines if line.startswith(file)]
+    if compiled is not None:
+        lines = diagnostics.translate_log(
+            run.output, compiled.design, work_file="golden.v", prefix=GOLDEN_PREFIX, nonce=nonce,
+            shown=diagnostics.GOLDEN_FILE,
+        ).splitlines()
+    else:
+        lines = run.output.replace(GOLDEN_PREFIX, "").splitlines()
     excerpt = "\n".join(lines[:20])[:2000]
     return Verdict(Status.UNSUPPORTED, f"golden {what}" + (f":\n{excerpt}" if excerpt else ""))
 
@@ -353,20 +363,18 @@ def simulate_against(
 _ERROR_LINE = re.compile(r"^(?P<file>[\w.]+):(?P<line>\d+): (?P<rest>.*)$")
 
 
-def _compile_failure(run: RunResult, prefix: str, limits: Limits) -> Verdict:
-    """The verdict for a failed compile of one candidate."""
+def _compile_failure(run: RunResult, design: Design, nonce: str, limits: Limits) -> Verdict:
+    """The verdict for a failed compile of one candidate (``design``, alone in the run as
+    candidate 0): its log in the user's terms (:func:`~.diagnostics.translate_log`)."""
     if run.timed_out or (run.returncode or 0) < 0:
         status = Status.TIMEOUT if run.timed_out else Status.REJECTED
         return Verdict(status, f"compiling the candidate {run.describe_failure(limits)}")
-    cleaned = run.output.replace(prefix, "").splitlines()
-    files = {m.group("file") for m in map(_ERROR_LINE.match, cleaned) if m}
+    files = {m.group("file") for m in map(_ERROR_LINE.match, run.output.splitlines()) if m}
     if "tb.v" in files:
-        return Verdict(Status.INTERNAL_ERROR, "generated testbench failed to compile:\n" + "\n".join(cleaned)[:2000])
-    # Only the candidate's own lines: the log must not leak the testbench.
-    excerpt = "\n".join(
-        line.replace("candidate0.v", "candidate.v")
-        for line in cleaned
-        if line.strip() and "I give up" not in line and not line.startswith("tb.v")
+        cleaned = run.output.replace(candidate_prefix(0, nonce), "")
+        return Verdict(Status.INTERNAL_ERROR, "generated testbench failed to compile:\n" + cleaned[:2000])
+    excerpt = diagnostics.translate_log(
+        run.output, design, work_file="candidate0.v", prefix=candidate_prefix(0, nonce), nonce=nonce
     )[:2000]
     return Verdict(Status.COMPILE_ERROR, excerpt or "Icarus Verilog could not compile the candidate")
 
@@ -415,7 +423,7 @@ def _simulate(
         if isinstance(trace, Verdict):
             return [dataclasses.replace(trace, timings=dict(timings), details=dict(trace.details)) for _ in range(n)]
         if not compiled.ok:
-            return [_compile_failure(compiled, candidate_prefix(0, nonce), limits)] if single else None
+            return [_compile_failure(compiled, designs[0], nonce, limits)] if single else None
         (workdir / testbench.EXPECTED_FILE).write_text(trace.expected_hex)
         sim_limits = trace.candidate_limits(limits)
         sim = icarus.simulate(workdir, sim_limits)
@@ -429,7 +437,10 @@ def _simulate(
             return None
         why = sim.describe_failure(sim_limits) if not sim.ok else "ended before the testbench finished"
         status = Status.TIMEOUT if sim.timed_out or sim.signal_name == "SIGXCPU" else Status.REJECTED
-        return [Verdict(status, f"simulation {why}", timings=dict(timings), details={"log": sim.output[-1000:]})]
+        log = diagnostics.translate_log(
+            sim.output[-1000:], designs[0], work_file="candidate0.v", prefix=candidate_prefix(0, nonce), nonce=nonce
+        )
+        return [Verdict(status, f"simulation {why}", timings=dict(timings), details={"log": log})]
 
     # Equivalent only on the testbench's explicit PASS record.
     verdicts = [

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..equiv.diagnostics import translate_log
 from ..equiv.prepare import CheckOptions, Golden, candidate_prefix
 from ..equiv.simcheck import simulate_against
 from ..equiv.stimulus import Stimulus
@@ -69,7 +70,8 @@ def compiles(candidate: Design, options: CheckOptions) -> str | None:
         run = icarus.compile(workdir, ["candidate0.v"], prefix + candidate.top, options.limits())
     if run.ok:
         return None
-    return run.output.replace(prefix, "").replace("candidate0.v", "candidate.v")[:2000] or "Icarus Verilog could not compile the candidate"
+    log = translate_log(run.output, candidate, work_file="candidate0.v", prefix=prefix)
+    return log[:2000] or "Icarus Verilog could not compile the candidate"
 
 
 DEEP_TICKS = 1 << 18
