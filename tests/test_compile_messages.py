@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from verilog_env import CheckSettings, Problem, VerilogSpecEnv, check_equivalence, score_response
+from verilog_env import Problem, VerilogSpecEnv, check_equivalence, score_response
 from verilog_env.cli import main
 from verilog_env.equiv.diagnostics import ANSWER_FILE, shown_as, translate_log
 from verilog_env.equiv.prepare import CheckOptions, candidate_prefix
@@ -87,7 +87,7 @@ def test_cli_names_the_users_file_at_the_users_lines(tmp_path, capsys):
 def test_cli_json_verdict_names_the_users_file(tmp_path, capsys):
     code, out = run_cli(tmp_path, capsys, GOLDEN, ELABORATION, "--json")
     verdict = json.loads(out)
-    assert verdict["status"] == "compile_error"
+    assert code == 1 and verdict["status"] == "compile_error"
     assert verdict["reason"].startswith(f"{tmp_path / 'my_design.v'}:12: error:")
 
 

@@ -16,6 +16,7 @@ from verilog_env.reward import code_block
 
 ADDER = "module TopModule(input [3:0] a, b, output [4:0] s);\n  assign s = a + b;\nendmodule"
 WRONG = ADDER.replace("a + b", "a - b")
+STRICT = RewardConfig()
 LENIENT = RewardConfig(require_format=False)
 
 
@@ -27,7 +28,7 @@ def fenced(code: str, label: str = "verilog") -> str:
     return f"```{label}\n{code}\n```"
 
 
-def assert_scores(target, text: str, reward: float, config: RewardConfig = RewardConfig()) -> None:
+def assert_scores(target, text: str, reward: float, config: RewardConfig = STRICT) -> None:
     score = score_response(target, text, config, seed=0)
     assert score.reward == reward, (score.status, score.reason)
 

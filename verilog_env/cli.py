@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from .checking import check_equivalence
+from .equiv.diagnostics import shown_as
 from .equiv.settings import (
     DEFAULT_CYCLES,
     DEFAULT_FORMAL_BUDGET,
@@ -17,7 +18,6 @@ from .equiv.settings import (
     METHODS,
     CheckSettings,
 )
-from .equiv.diagnostics import shown_as
 from .equiv.verdict import Verdict
 from .extras import MissingExtra
 from .formal.yosys import YosysNotFoundError
