@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from verilog_env.extras import require_extra
-from verilog_env.reward import parse_response
+from verilog_env.reward import code_block, parse_response
 
 DEFAULT_N = 20
 DEFAULT_TEMPERATURE = 0.6
@@ -579,10 +579,9 @@ class HFGenerator(BaseGenerator):
 
 # ---------------------------------------------------------------- answer extraction
 
-_FENCE = re.compile(r"```[ \t]*(?P<lang>[A-Za-z]*)[^\n]*\n(?P<body>.*?)```", re.DOTALL)
-_VERILOG_LANGS = {"", "verilog", "systemverilog", "sv", "v"}
 _MODULE = re.compile(r"\bmodule\b")
 _BARE = re.compile(r"\bmodule\b.*\bendmodule\b", re.DOTALL)
+_TAGS = re.compile(r"</?(?:think|answer)>")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -595,12 +594,6 @@ class Extracted:
     code: str | None
     format_ok: bool
     source: str | None
-
-
-def _last_block(text: str) -> str | None:
-    blocks = [m.group("body") for m in _FENCE.finditer(text) if m.group("lang").lower() in _VERILOG_LANGS]
-    blocks = [b for b in blocks if _MODULE.search(b)] or blocks
-    return blocks[-1].strip() if blocks else None
 
 
 def with_header(code: str | None, header: str | None) -> str | None:
@@ -618,7 +611,10 @@ def extract_code(text: str | None, header: str | None = None, *, think_prefilled
     parsed = parse_response(text, think_prefilled=think_prefilled)
     code, source = parsed.code, "answer" if parsed.answer is not None else "text"
     if code is None and parsed.answer is not None:
-        code, source = _last_block(text), "text"
+        # The reward's parser on the whole response, reasoning included (scoring is lenient
+        # where the reward is not), with the tags on lines of their own so that a fence
+        # right after one ("<think>" then the backticks) starts a line.
+        code, source = code_block(_TAGS.sub("\n", text)), "text"
     if code is None:
         tail = text.rsplit("</think>", 1)[-1]
         match = _BARE.search(tail)

@@ -95,6 +95,11 @@ def test_extract_code():
     # An answer without code: fall back to the whole text (the draft in the reasoning).
     e = gen.extract_code("<think>```verilog\nmodule D(); endmodule\n```</think><answer>see above</answer>")
     assert (e.code, e.format_ok, e.source) == ("module D(); endmodule", True, "text")
+    # The fallback is the reward's parser: a trailing bare notes block that mentions a
+    # module does not displace the code, and backticks in a comment do not end it.
+    e = gen.extract_code("<think>x</think><answer>below</answer>\n```verilog\nmodule F(); // ```\nendmodule\n```\n"
+                         "```\nNote: module F has no ports.\n```")
+    assert (e.code, e.source) == ("module F(); // ```\nendmodule", "text")
     # Unfenced code after the reasoning.
     e = gen.extract_code("<think>hmm</think>\nmodule E(input a); endmodule\nThat's it.")
     assert (e.code, e.source) == ("module E(input a); endmodule", "bare")
@@ -376,6 +381,8 @@ def test_vllm_backend_with_a_stub_engine(monkeypatch):
             return out
 
     monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    for name in ("vllm.entrypoints", "vllm.entrypoints.llm"):  # what the back end checks imports
+        monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(LLM=LLM))
     generator = gen.VLLMGenerator("some/model", batch_requests=2, max_n_per_request=3, tensor_parallel_size=2)
     seen = []
     requests = [gen.GenerationRequest([{"role": "user", "content": c}], 4, 10, key=c) for c in ("p", "q")]
