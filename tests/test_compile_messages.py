@@ -193,3 +193,23 @@ def test_shown_as_only_renames_the_file_at_line_starts(name):
     shown = shown_as(verdict, candidate=name)
     assert shown.reason.startswith(f"{name}:12: error:") and ANSWER_FILE not in shown.reason
     assert verdict.reason.startswith(ANSWER_FILE)  # the verdict itself is not changed
+
+
+def test_yosys_messages_name_the_answer_at_its_own_lines():
+    """Formal's Yosys messages quote the file Yosys read (``candidate.v``/``golden.v``,
+    the canonical text: a `timescale line first, modules renamed): they come back as
+    ``answer.v``/``golden.v`` at the user's line numbers, like the simulator's."""
+    from verilog_env import check_equivalence, formal
+
+    if not formal.available():
+        pytest.skip("Yosys not installed (scripts/ensure_yosys.sh)")
+    golden = "module TopModule(input [3:0] a, output [3:0] y);\n  assign y = a;\nendmodule\n"
+    candidate = "// notes\nmodule TopModule(input [3:0] a, output [3:0] y);\n\n  real r;\n  assign y = a;\nendmodule\n"
+    verdict = check_equivalence(golden, candidate, method="formal", formal_fallback="reject")
+    reason = verdict.details["formal"]["reason"]
+    assert reason.startswith("Yosys cannot read the candidate: answer.v:4: ERROR:"), reason
+    assert "candidate.v" not in reason
+    # a golden Yosys cannot read: the same translation, as golden.v
+    verdict = check_equivalence(candidate.replace("real r;", "real q;"), golden, method="formal")
+    reason = verdict.details["formal"]["reason"]
+    assert "golden.v:4: ERROR:" in reason and "vlenv_g_" not in reason, reason

@@ -120,6 +120,31 @@ def translate_log(
     return text
 
 
+def translate_message(
+    message: str, design: Design, *, work_file: str, prefix: str, shown: str = ANSWER_FILE
+) -> str:
+    """A one-line tool message that quotes ``work_file:N:`` inside the line (Yosys's
+    ``Yosys cannot read the candidate: candidate.v:3: ERROR: ...``) in the user's terms, as
+    :func:`translate_log` does for whole logs: ``shown:M:`` at the user's line M (no number
+    when it cannot be told), renamed modules under their own names."""
+    lines: dict[int, int] | None = None
+
+    def locate(match: re.Match) -> str:
+        nonlocal lines
+        if lines is None:
+            lines = source_lines(design)
+        number = _user_line(int(match.group(1)), lines)
+        return f"{shown}:{number}:" if number else f"{shown}:"
+
+    text = re.sub(rf"(?<![\w./-]){re.escape(work_file)}:(\d+):", locate, message)
+    modules = set(design.modules)
+    return re.sub(
+        rf"(?<![\w$]){re.escape(prefix)}([A-Za-z_][\w$]*)",
+        lambda m: m.group(1) if m.group(1) in modules else m.group(0),
+        text,
+    )
+
+
 def shown_as(verdict: Verdict, *, candidate: str | None = None, golden: str | None = None) -> Verdict:
     """``verdict`` with :data:`ANSWER_FILE` / :data:`GOLDEN_FILE` at the start of its
     messages' lines named ``candidate`` / ``golden`` instead (the files a CLI user gave)."""

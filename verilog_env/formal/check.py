@@ -51,7 +51,9 @@ import dataclasses
 import functools
 import time
 
+from ..equiv.diagnostics import GOLDEN_FILE, translate_message
 from ..equiv.prepare import (
+    GOLDEN_PREFIX,
     CheckOptions,
     analyze_golden,
     candidate_prefix,
@@ -126,7 +128,8 @@ def golden_model(text: str, top: str | None, budget: float) -> GoldenModel:
         seconds = time.perf_counter() - t0
         miter = build_miter(design, netlist, netlist)
     except FormalUnsupported as error:
-        return GoldenModel(None, problem=error)
+        reason = translate_message(error.reason, design, work_file="golden.v", prefix=GOLDEN_PREFIX, shown=GOLDEN_FILE)
+        return GoldenModel(None, problem=FormalUnsupported(reason, code=error.code))
     if seconds > budget / 2:
         return GoldenModel(netlist, intractable=f"Yosys takes {seconds:.1f} s to read it, over half the {budget:g} s budget")
     with Workdir() as workdir:
@@ -222,7 +225,8 @@ def _prove(reference, golden_text, design, options, formal, budget, started, tim
         miter = build_miter(golden, model.netlist, cn)
         timings["miter"] = time.perf_counter() - t0
     except FormalUnsupported as error:
-        return _unknown(error.reason, started, error.code, blame, timed_out=error.code == "timeout", **note)
+        reason = translate_message(error.reason, design, work_file="candidate.v", prefix=candidate_prefix(0))
+        return _unknown(reason, started, error.code, blame, timed_out=error.code == "timeout", **note)
 
     unreproduced = None
     with Workdir() as workdir:
