@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from . import report
+from . import official, report
 from .generation import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_N,
@@ -392,6 +392,9 @@ def run(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = RunConfig(n, temperature, top_p, max_tokens, seed, system_prompt, think_prefilled, model)
+    # References no manifest vouches for are checked against their own testbench (cached),
+    # so unsolvable problems leave the headline here too.
+    problems = official.check_unknown_references(suite, problems, workers=score_workers, progress=progress)
     record_problems(out_dir, problems)
     if generator is not None:
         if settings.model is None:

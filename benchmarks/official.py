@@ -500,3 +500,75 @@ def reference_report(
         for p, s in zip(problems, scores)
     ]
     return ReferenceReport(getattr(suite, "name", "?"), rows)
+
+
+# --- references of unknown status ----------------------------------------------------------
+
+REFERENCE_CACHE_ENV = "VERILOG_ENV_CACHE"
+"""Folder of verilog-env's on-disk caches (default ``$XDG_CACHE_HOME/verilog-env``, else
+``~/.cache/verilog-env``); reference checks go to its ``reference-checks/``."""
+
+
+def reference_cache_dir() -> Path:
+    base = os.environ.get(REFERENCE_CACHE_ENV)
+    if not base:
+        base = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "verilog-env")
+    return Path(base) / "reference-checks"
+
+
+def _reference_key(suite_name: str, problem: EvalProblem) -> str:
+    """A hash of everything the reference's verdict depends on: the suite, the problem,
+    the reference's text and every file the testbench run reads (testbench, data files)."""
+    h = hashlib.sha256()
+    for part in (suite_name, problem.id, problem.top, problem.reference_top, problem.reference):
+        h.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    files = problem.files or {}
+    paths = [files.get("testbench"), *(files.get("data") or [])]
+    for path in paths:
+        if path is not None and Path(path).is_file():
+            h.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def check_unknown_references(
+    suite, problems: Sequence[EvalProblem], workers: int | None = None, progress: bool | str = False
+) -> list[EvalProblem]:
+    """``problems`` with ``reference_passes`` filled in where it was unknown (``None``: no
+    manifest says, as for ``rtllm-v2`` or a user's suite): each such reference is scored
+    against its own testbench with the official flow (:func:`reference_report`), once per
+    content (cached on disk, :func:`reference_cache_dir`), so a problem no answer can pass
+    is excluded from the headline like the other suites' known failures, with a note that
+    says it was checked here."""
+    problems = list(problems)
+    name = getattr(suite, "name", "?")
+    unknown = [i for i, p in enumerate(problems) if p.reference_passes is None]
+    if not unknown:
+        return problems
+    cache = reference_cache_dir()
+    found: dict[int, tuple[bool, str]] = {}
+    todo = []
+    for i in unknown:
+        path = cache / f"{_reference_key(name, problems[i])}.json"
+        try:
+            entry = json.loads(path.read_text())
+            found[i] = (bool(entry["passed"]), str(entry["note"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            todo.append(i)
+    if todo:
+        report = reference_report(suite, [problems[i] for i in todo], workers=workers,
+                                  progress="references" if progress else False)
+        for i, row in zip(todo, report.rows):
+            note = "" if row.passed else (
+                f"reference fails its own testbench here (checked by verilog-env: {row.outcome}"
+                + (f", {' '.join(row.detail.split())[:160]}" if row.detail else "") + ")")
+            found[i] = (row.passed, note)
+            try:
+                cache.mkdir(parents=True, exist_ok=True)
+                (cache / f"{_reference_key(name, problems[i])}.json").write_text(
+                    json.dumps({"suite": name, "id": problems[i].id, "passed": row.passed, "note": note}))
+            except OSError:
+                pass  # an unwritable cache only costs the check next time
+    for i, (passed, note) in found.items():
+        problems[i] = dataclasses.replace(problems[i], reference_passes=passed,
+                                          reference_note=problems[i].reference_note or note)
+    return problems

@@ -17,6 +17,19 @@ TEST_SET = os.environ.get("VERILOG_ENV_TESTS", "")
 _not_collected: list[str] = []
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_caches(tmp_path_factory):
+    """verilog-env's on-disk caches (benchmarks.official.reference_cache_dir) go to a folder
+    of this test session, not the user's ~/.cache: tests neither read nor leave state there."""
+    old = os.environ.get("VERILOG_ENV_CACHE")
+    os.environ["VERILOG_ENV_CACHE"] = str(tmp_path_factory.mktemp("verilog_env_cache"))
+    yield
+    if old is None:
+        os.environ.pop("VERILOG_ENV_CACHE", None)
+    else:
+        os.environ["VERILOG_ENV_CACHE"] = old
+
+
 def pytest_ignore_collect(collection_path, config):
     if collection_path.is_dir() or collection_path.suffix != ".py":
         return None
