@@ -22,9 +22,32 @@ from typing import Any
 from verilog_env.extras import MissingExtra, require_extra
 
 from .passk import DEFAULT_KS, pass_at_k, suite_summary
-from .rundir import EQUIVALENCE, RESULTS, is_run_dir, read_jsonl, read_problems, read_run
+from .rundir import (
+    EQUIVALENCE,
+    RESULTS,
+    is_run_dir,
+    read_jsonl,
+    read_problems,
+    read_run,
+)
+from .scoring import HARNESS_ERROR
+from .screen import SCREENED
+from .verilogeval import CODES as VERILOGEVAL_CODES
 
 MAX_DISAGREEMENTS_LISTED = 20
+
+OUTCOMES = {
+    **VERILOGEVAL_CODES,
+    "pass": "passed the testbench",
+    "fail": "ran, the testbench did not print its pass message",
+    "compile_error": "did not compile",
+    "timeout": "did not finish in time",
+    SCREENED: "refused before compiling (could fake the verdict, or cannot be analysed; see benchmarks/screen.py)",
+    "no_code": "no Verilog code in the response",
+    HARNESS_ERROR: "the scorer itself failed (rerun to score again)",
+}
+"""What each outcome code in ``results.jsonl`` means: VerilogEval's ``sv-iv-analyze``
+letters, RTLLM's words, and the harness's own; ``summary.md`` prints the ones it shows."""
 
 
 def summarize(run_dir: str | Path, *, ks: Sequence[int] = DEFAULT_KS, problem_ids: Sequence[str] | None = None) -> dict:
@@ -72,12 +95,15 @@ def summarize(run_dir: str | Path, *, ks: Sequence[int] = DEFAULT_KS, problem_id
             "reference_passes": meta.get("reference_passes"),
             "outcomes": dict(sorted(outcomes.items())),
             "format_ok": sum(1 for r in rows.values() if r.get("format_ok")),
+            # samples given as code (bench score's "code" field) have no format to follow
+            "responses": sum(1 for r in rows.values() if r.get("format_ok") is not None),
             "truncated": sum(1 for r in rows.values() if r.get("finish_reason") == "length"),
             "harness_errors": sum(1 for r in rows.values() if r.get("error")),
         }
         if meta.get("reference_note"):
             entry["reference_note"] = meta["reference_note"]
-        totals.update(samples=n, passed=c, format_ok=entry["format_ok"], truncated=entry["truncated"],
+        totals.update(samples=n, passed=c, format_ok=entry["format_ok"], responses=entry["responses"],
+                      truncated=entry["truncated"],
                       harness_errors=entry["harness_errors"], no_code=outcomes.get("no_code", 0))
         eq_rows = eq_by_problem[pid]
         if eq_rows:
@@ -118,6 +144,7 @@ def summarize(run_dir: str | Path, *, ks: Sequence[int] = DEFAULT_KS, problem_id
         "samples": totals["samples"],
         "passed_samples": totals["passed"],
         "format_ok_samples": totals["format_ok"],
+        "response_samples": totals["responses"],
         "truncated_samples": totals["truncated"],
         "no_code_samples": totals["no_code"],
         "harness_errors": totals["harness_errors"],
@@ -198,9 +225,12 @@ def to_markdown(summaries: Sequence[dict]) -> str:
     for s in summaries:
         lines += ["", f"## {s['suite']}", ""]
         samples = s["samples"] or 1
+        responses = s.get("response_samples", s["samples"])
+        fmt = (f"format followed in {_pct(s['format_ok_samples'] / responses)}% of {responses} responses"
+               if responses else "format n/a (samples given as code)")
         lines.append(
-            f"{s['problems']} problems, {s['samples']} samples: format followed in "
-            f"{_pct(s['format_ok_samples'] / samples)}%, truncated (max tokens) {_pct(s['truncated_samples'] / samples)}%, "
+            f"{s['problems']} problems, {s['samples']} samples: {fmt}, "
+            f"truncated (max tokens) {_pct(s['truncated_samples'] / samples)}%, "
             f"no code {_pct(s['no_code_samples'] / samples)}%."
         )
         if s["harness_errors"]:
@@ -259,6 +289,10 @@ def to_markdown(summaries: Sequence[dict]) -> str:
             "| problem | n | c | " + " | ".join(f"pass@{k}" for k in ks) + " | outcomes | format ok | truncated |",
             "|---|---:|---:|" + "---:|" * len(ks) + "---|---:|---:|",
         ]
+        seen = sorted({code for p in s["per_problem"].values() for code in p["outcomes"]})
+        legend = [f"`{code}` {OUTCOMES[code]}" for code in seen if code in OUTCOMES]
+        if legend:
+            lines += ["", "Outcomes: " + "; ".join(legend) + "."]
         for pid, p in s["per_problem"].items():
             if not p["n"]:
                 continue
@@ -272,41 +306,58 @@ def to_markdown(summaries: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def passk_curve(summary: dict) -> tuple[list[int], list[float]]:
+    """(k, headline pass@k in %) for k = 1..n, n the most samples any headline problem has;
+    each k averages the problems with at least k samples (as ``problems@k`` counts)."""
+    counts = [(p["n"], p["c"]) for p in summary["per_problem"].values()
+              if p["n"] and p.get("reference_passes") is not False]
+    top = max((n for n, _ in counts), default=0)
+    ks, values = [], []
+    for k in range(1, top + 1):
+        covered = [pass_at_k(n, c, k) for n, c in counts if n >= k]
+        ks.append(k)
+        values.append(100 * sum(covered) / len(covered))
+    return ks, values
+
+
+def figure(summaries: Sequence[dict]):
+    """The ``passk.png`` figure: left, pass@k against k (1..n) per suite, headline problems;
+    right, each suite's per-problem pass rates c/n, sorted, excluded problems left out."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for s in summaries:
+        ks, values = passk_curve(s)
+        label = f"{s['suite']} ({s['headline']['problems']} problems)"
+        left.plot(ks, values, marker="o" if len(ks) <= 25 else None, markersize=3, label=label)
+        rates = sorted((100 * p["c"] / p["n"] for p in s["per_problem"].values()
+                        if p["n"] and p.get("reference_passes") is not False), reverse=True)
+        right.step(range(1, len(rates) + 1), rates, where="mid", label=s["suite"])
+    left.set_xlabel("k (samples drawn per problem)")
+    left.set_ylabel("pass@k (%)")
+    left.set_ylim(0, 102)
+    left.set_title("pass@k per suite (headline problems)")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8, loc="lower right")
+    right.set_xlabel("problems, sorted by pass rate")
+    right.set_ylabel("pass rate c/n (%)")
+    right.set_ylim(-2, 102)
+    right.set_title("per-problem pass rate")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
 def plot(summaries: Sequence[dict], path: str | Path) -> str | None:
-    """``passk.png``: left, headline pass@1 per suite; right, each problem's pass rate
-    (c/n) per suite. Returns a one-line note instead when matplotlib is missing (the
-    report goes on without the plot)."""
+    """Write :func:`figure` to ``path`` (``passk.png``). Returns a one-line note instead when
+    matplotlib is missing (the report goes on without the plot)."""
     try:
         require_extra("matplotlib", "bench", "the plot passk.png").use("Agg")
         import matplotlib.pyplot as plt
     except MissingExtra as error:
         return f"skipped: {error}"
-    names = [s["suite"] for s in summaries]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 2.5 * len(names) + 4), 4.5))
-    values = [100 * (s["headline"].get("pass@1") or 0.0) for s in summaries]
-    bars = left.bar(range(len(names)), values, color="#4C72B0")
-    for bar, value in zip(bars, values):
-        left.annotate(f"{value:.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                      ha="center", va="bottom", fontsize=9)
-    left.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
-    left.set_ylim(0, 105)
-    left.set_ylabel("pass@1 (%)")
-    left.set_title("pass@1 per suite (headline problems)")
-    for x, s in enumerate(summaries):
-        rates, colors = [], []
-        for p in s["per_problem"].values():
-            if p["n"]:
-                rates.append(100 * p["c"] / p["n"])
-                colors.append("#C44E52" if p.get("reference_passes") is False else "#4C72B0")
-        # Deterministic jitter so equal rates do not hide each other.
-        xs = [x + ((i * 0.6180339887) % 1.0 - 0.5) * 0.5 for i in range(len(rates))]
-        right.scatter(xs, rates, s=12, alpha=0.6, c=colors, edgecolors="none")
-    right.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
-    right.set_xlim(-0.6, len(names) - 0.4)
-    right.set_ylim(-5, 105)
-    right.set_ylabel("problem pass rate c/n (%)")
-    right.set_title("per problem (red: reference fails)")
-    fig.tight_layout()
+    fig = figure(summaries)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return None

@@ -12,4 +12,5 @@ def readme_block(after: str, language: str = "python") -> str:
     """The first ```language block of README.md after the first line containing ``after``."""
     text = README.read_text()
     start = text.index(after)
-    return re.search(rf"```{language}\n(.*?)```", text[start:], re.DOTALL).group(1)
+    # the closing fence starts a line (a fence inside a line, as in a JSON string, does not close)
+    return re.search(rf"```{language}\n(.*?)^[ \t]*```", text[start:], re.DOTALL | re.MULTILINE).group(1)

@@ -1,0 +1,77 @@
+"""What ``bench score`` writes for a person to read: ``summary.md`` (format only where it
+applies, a legend of the outcome codes) and ``passk.png`` (pass@k curves, per-problem
+rates), from real scoring runs; and the README's samples-file example, scored as written.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import report
+from readme import readme_block
+from test_bench_reference_check import GOOD, rtllm_v2_tree
+from verilog_env.cli import main as cli_main
+
+RIGHT = GOOD.replace("verilog_{top}", "{top}").replace("verified_{top}", "{top}")
+WRONG = RIGHT.replace("a + b", "a - b")
+
+
+def score(tmp_path, rows, name="out"):
+    samples = tmp_path / f"{name}.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / name
+    assert cli_main(["bench", "score", "--suite", "rtllm-v2", "--data", str(tmp_path / "RTLLM"), "--samples",
+                     str(samples), "--out", str(out), "--no-progress"]) == 0
+    return out, json.loads((out / "summary.json").read_text())["suites"]["rtllm-v2"]
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch):
+    monkeypatch.setenv("VERILOG_ENV_CACHE", str(tmp_path / "cache"))
+    return rtllm_v2_tree(tmp_path)
+
+
+def test_summary_format_and_outcome_legend(tmp_path, data):
+    code = [{"problem_id": "adder", "code": (RIGHT if i % 2 else WRONG).format(top="adder")} for i in range(4)]
+    out, _ = score(tmp_path, code, "as_code")
+    markdown = (out / "summary.md").read_text()
+    assert "format n/a (samples given as code)" in markdown and "format followed" not in markdown
+    assert "Outcomes: `fail` ran, the testbench did not print its pass message; `pass` passed the testbench." in markdown
+
+    answer = "<think>t</think><answer>```verilog\n{}```</answer>"
+    responses = [{"problem_id": "adder", "response": answer.format(RIGHT.format(top="adder"))},
+                 {"problem_id": "adder", "response": "no code at all"},
+                 {"problem_id": "adder", "response": "```verilog\n" + WRONG.format(top="adder") + "```"}]
+    out, summary = score(tmp_path, responses, "as_responses")
+    markdown = (out / "summary.md").read_text()
+    assert "format followed in 33.3% of 3 responses" in markdown
+    assert "`no_code` no Verilog code in the response" in markdown
+
+
+def test_passk_png_shows_curves_per_suite(tmp_path, data):
+    rows = [{"problem_id": "adder", "code": (RIGHT if i < 2 else WRONG).format(top="adder")} for i in range(5)]
+    out, summary = score(tmp_path, rows)
+    assert (out / "passk.png").stat().st_size > 0
+    ks, values = report.passk_curve(summary)
+    assert ks == [1, 2, 3, 4, 5]
+    assert values == pytest.approx([40.0, 70.0, 90.0, 100.0, 100.0])  # 1 - C(3,k)/C(5,k)
+    fig = report.figure([summary, {**summary, "suite": "again"}])
+    left, right = fig.axes
+    assert left.get_xlabel().startswith("k") and left.get_ylabel() == "pass@k (%)"
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["rtllm-v2 (1 problems)", "again (1 problems)"]
+    assert list(left.lines[0].get_xdata()) == ks and list(left.lines[0].get_ydata()) == pytest.approx(values)
+    assert right.get_ylabel() == "pass rate c/n (%)" and len(right.lines) == 2
+    assert "broken_adder" not in {t.get_text() for t in right.get_xticklabels()}  # excluded: not plotted
+
+
+def test_readme_samples_file_example_scores_as_documented(tmp_path, data):
+    example = readme_block("**Samples file**", "jsonl")
+    lines = [line.strip() for line in example.strip().splitlines()]
+    (tmp_path / "readme.jsonl").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "readme_out"
+    assert cli_main(["bench", "score", "--suite", "rtllm-v2", "--data", str(data), "--samples",
+                     str(tmp_path / "readme.jsonl"), "--out", str(out), "--no-progress"]) == 0
+    results = [json.loads(line) for line in (out / "rtllm-v2" / "results.jsonl").read_text().splitlines()]
+    assert [(r["sample_index"], r["passed"]) for r in results] == [(0, True), (1, False)]
