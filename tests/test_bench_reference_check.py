@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmarks import official
 from verilog_env.cli import main as cli_main
 
@@ -74,3 +76,23 @@ def test_bench_score_excludes_a_reference_that_fails_its_own_testbench(tmp_path,
     tb.write_text(tb.read_text().replace("#1;", "#2;"))
     assert cli_main([*args, "--out", str(tmp_path / "third")]) == 0
     assert len(calls) == 1
+
+
+@pytest.mark.shared
+def test_unknown_status_of_real_rtllm_references_is_found_as_the_manifest_records(tmp_path, monkeypatch):
+    """The shared RTLLM v1.1 references with their manifest status forgotten (as rtllm-v2's
+    upstream tree has none): the check finds exactly the ones the manifest records failing
+    under Icarus (asyn_fifo among them)."""
+    import dataclasses
+
+    from test_bench_suites import loaded, manifest_entries
+
+    from benchmarks import get_eval_suite
+
+    monkeypatch.setenv(official.REFERENCE_CACHE_ENV, str(tmp_path / "cache"))
+    problems = [dataclasses.replace(p, reference_passes=None, reference_note="") for p in loaded("rtllm-v1.1")]
+    checked = official.check_unknown_references(get_eval_suite("rtllm-v1.1"), problems, workers=2)
+    expected = {pid for pid, e in manifest_entries("rtllm-v1.1").items() if e["reference_check"]["result"] != "pass"}
+    assert "asyn_fifo" in expected
+    assert {p.id for p in checked if p.reference_passes is False} == expected
+    assert all(p.reference_passes is True for p in checked if p.id not in expected)
