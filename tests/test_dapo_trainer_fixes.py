@@ -84,6 +84,8 @@ def fake_vllm(monkeypatch):
     module.reset_result = True
     module.LLM = lambda **kwargs: FakeLLM(events, module.reset_result, **kwargs)
     monkeypatch.setitem(sys.modules, "vllm", module)
+    for name in ("vllm.entrypoints", "vllm.entrypoints.llm"):  # what the back end checks imports
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
     monkeypatch.setenv("VLLM_ALLOW_INSECURE_SERIALIZATION", "1")  # the back end sets it if unset
     return module, events
 
