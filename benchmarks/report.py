@@ -201,10 +201,10 @@ def to_markdown(summaries: Sequence[dict]) -> str:
     ks = summaries[0].get("ks", list(DEFAULT_KS))
     lines = ["# Benchmark results", ""]
     settings = summaries[0].get("settings") or {}
-    if settings:
-        shown = ", ".join(
-            f"{k} {settings[k]}" for k in ("model", "backend", "temperature", "top_p", "max_tokens", "seed") if k in settings
-        )
+    shown = ", ".join(
+        f"{k} {settings[k]}" for k in ("model", "backend", "temperature", "top_p", "max_tokens", "seed") if k in settings
+    )
+    if shown:  # a bench score run records no sampling settings
         lines += [f"Settings: {shown}.", ""]
     lines += [
         (
@@ -282,26 +282,26 @@ def to_markdown(summaries: Sequence[dict]) -> str:
             ]
             for x in s["excluded"]:
                 lines.append(f"| {_cell(x['id'])} | {x['n']} | {x['c']} | {_pct(pass_at_k(x['n'], x['c'], 1))} | {_cell(x['note'])[:200]} |")
+        lines += ["", "### Per problem", ""]
+        seen = sorted({code for p in s["per_problem"].values() for code in p["outcomes"]})
+        legend = [f"`{code}` {OUTCOMES[code]}" for code in seen if code in OUTCOMES]
+        if legend:  # before the table: a line between its header and its rows would end it
+            lines += ["Outcomes: " + "; ".join(legend) + ".", ""]
         lines += [
-            "",
-            "### Per problem",
-            "",
             "| problem | n | c | " + " | ".join(f"pass@{k}" for k in ks) + " | outcomes | format ok | truncated |",
             "|---|---:|---:|" + "---:|" * len(ks) + "---|---:|---:|",
         ]
-        seen = sorted({code for p in s["per_problem"].values() for code in p["outcomes"]})
-        legend = [f"`{code}` {OUTCOMES[code]}" for code in seen if code in OUTCOMES]
-        if legend:
-            lines += ["", "Outcomes: " + "; ".join(legend) + "."]
         for pid, p in s["per_problem"].items():
             if not p["n"]:
                 continue
             mark = " (excluded)" if p.get("reference_passes") is False else ""
             outcomes = ", ".join(f"{k} ×{v}" for k, v in p["outcomes"].items())
+            # format ok counts responses; samples given as code have none ("n/a")
+            fmt = f"{p['format_ok']}" if p.get("responses", p["n"]) else "n/a"
             lines.append(
                 f"| {_cell(pid)}{mark} | {p['n']} | {p['c']} | "
                 + " | ".join(_pct(p.get(f"pass@{k}")) for k in ks)
-                + f" | {_cell(outcomes)} | {p['format_ok']} | {p['truncated']} |"
+                + f" | {_cell(outcomes)} | {fmt} | {p['truncated']} |"
             )
     return "\n".join(lines) + "\n"
 

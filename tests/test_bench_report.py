@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from readme import readme_block
+from shared_data import shared_benchmarks
+from test_bench_reference_check import GOOD, rtllm_v2_tree
 
 from benchmarks import report
-from readme import readme_block
-from test_bench_reference_check import GOOD, rtllm_v2_tree
 from verilog_env.cli import main as cli_main
 
-RIGHT = GOOD.replace("verilog_{top}", "{top}").replace("verified_{top}", "{top}")
+RIGHT = GOOD.replace("verified_{top}", "{top}")
 WRONG = RIGHT.replace("a + b", "a - b")
 
 
@@ -33,12 +34,26 @@ def data(tmp_path, monkeypatch):
     return rtllm_v2_tree(tmp_path)
 
 
+def per_problem_table(markdown: str) -> list[str]:
+    """The per-problem table's lines: from its header to the first line that is not a row."""
+    lines = markdown.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| problem | n | c |"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return lines[start:end]
+
+
 def test_summary_format_and_outcome_legend(tmp_path, data):
     code = [{"problem_id": "adder", "code": (RIGHT if i % 2 else WRONG).format(top="adder")} for i in range(4)]
     out, _ = score(tmp_path, code, "as_code")
     markdown = (out / "summary.md").read_text()
     assert "format n/a (samples given as code)" in markdown and "format followed" not in markdown
     assert "Outcomes: `fail` ran, the testbench did not print its pass message; `pass` passed the testbench." in markdown
+    assert "Settings:" not in markdown  # bench score records no sampling settings: no empty line for them
+    # the legend comes before the table, which stays one table: header, rule, then its rows
+    table = per_problem_table(markdown)
+    assert markdown.index("Outcomes: ") < markdown.index(table[0])
+    assert table[2].split("|")[1].strip() == "adder" and len(table) == 3
+    assert table[2].split("|")[-3].strip() == "n/a"  # format ok: no responses to count
 
     answer = "<think>t</think><answer>```verilog\n{}```</answer>"
     responses = [{"problem_id": "adder", "response": answer.format(RIGHT.format(top="adder"))},
@@ -47,6 +62,8 @@ def test_summary_format_and_outcome_legend(tmp_path, data):
     out, summary = score(tmp_path, responses, "as_responses")
     markdown = (out / "summary.md").read_text()
     assert "format followed in 33.3% of 3 responses" in markdown
+    assert summary["response_samples"] == 3 and summary["format_ok_samples"] == 1
+    assert per_problem_table(markdown)[2].split("|")[-3].strip() == "1"  # format ok: 1 of the responses
     assert "`no_code` no Verilog code in the response" in markdown
 
 
@@ -75,3 +92,17 @@ def test_readme_samples_file_example_scores_as_documented(tmp_path, data):
                      str(tmp_path / "readme.jsonl"), "--out", str(out), "--no-progress"]) == 0
     results = [json.loads(line) for line in (out / "rtllm-v2" / "results.jsonl").read_text().splitlines()]
     assert [(r["sample_index"], r["passed"]) for r in results] == [(0, True), (1, False)]
+
+
+@pytest.mark.shared
+def test_summary_legend_spells_out_verilogeval_letters(tmp_path):
+    """VerilogEval's outcome codes are single letters (sv-iv-analyze's): summary.md says
+    what each one it shows means."""
+    module = "module TopModule(output zero);\n  assign zero = {};\nendmodule\n"
+    rows = [{"problem_id": "Prob001_zero", "code": module.format(value)} for value in ("1'b0", "1'b1", "undeclared")]
+    (tmp_path / "ve.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli_main(["bench", "score", "--suite", "verilogeval-v2-spec-to-rtl", "--data", str(shared_benchmarks()),
+                     "--samples", str(tmp_path / "ve.jsonl"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    markdown = (tmp_path / "out" / "summary.md").read_text()
+    assert "Outcomes: `.` pass; `R` runtime mismatch; `p` unable to bind wire/reg." in markdown
+    assert per_problem_table(markdown)[2].split("|")[-4].strip() == ". ×1, R ×1, p ×1"
