@@ -106,3 +106,20 @@ def test_summary_legend_spells_out_verilogeval_letters(tmp_path):
     markdown = (tmp_path / "out" / "summary.md").read_text()
     assert "Outcomes: `.` pass; `R` runtime mismatch; `p` unable to bind wire/reg." in markdown
     assert per_problem_table(markdown)[2].split("|")[-4].strip() == ". ×1, R ×1, p ×1"
+
+
+def test_samples_file_fields_as_the_readme_lists_them(tmp_path, data):
+    """The README's samples-file fields: the id under any of its three names, sample_index
+    defaulting to the problem's line order from 0, finish_reason "length" counted as
+    truncated, tokens kept with the sample."""
+    rows = [{"id": "adder", "code": RIGHT.format(top="adder"), "finish_reason": "length", "tokens": 7},
+            {"task_id": "adder", "code": WRONG.format(top="adder")},
+            {"problem_id": "adder", "code": RIGHT.format(top="adder"), "finish_reason": "stop"}]
+    out, summary = score(tmp_path, rows)
+    results = sorted((json.loads(line) for line in (out / "rtllm-v2" / "results.jsonl").read_text().splitlines()),
+                     key=lambda r: r["sample_index"])
+    assert [(r["sample_index"], r["passed"]) for r in results] == [(0, True), (1, False), (2, True)]
+    assert summary["truncated_samples"] == 1 and summary["per_problem"]["adder"]["truncated"] == 1
+    samples = [json.loads(line) for line in (out / "rtllm-v2" / "samples.jsonl").read_text().splitlines()]
+    assert [s["tokens"] for s in samples] == [7, None, None]
+    assert "truncated (max tokens) 33.3%" in (out / "summary.md").read_text()
