@@ -324,11 +324,15 @@ def figure(summaries: Sequence[dict]):
     """The ``passk.png`` figure: left, pass@k against k (1..n) per suite, headline problems;
     right, each suite's per-problem pass rates c/n, sorted, excluded problems left out."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for axes in (left, right):  # k and problem ranks are whole numbers: no 1.5 ticks
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     for s in summaries:
         ks, values = passk_curve(s)
-        label = f"{s['suite']} ({s['headline']['problems']} problems)"
+        count = s["headline"]["problems"]
+        label = f"{s['suite']} ({count} problem{'' if count == 1 else 's'})"
         left.plot(ks, values, marker="o" if len(ks) <= 25 else None, markersize=3, label=label)
         rates = sorted((100 * p["c"] / p["n"] for p in s["per_problem"].values()
                         if p["n"] and p.get("reference_passes") is not False), reverse=True)

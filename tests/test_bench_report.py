@@ -10,7 +10,7 @@ import json
 import pytest
 from readme import readme_block
 from shared_data import shared_benchmarks
-from test_bench_reference_check import GOOD, rtllm_v2_tree
+from test_bench_reference_check import GOOD, TESTBENCH, rtllm_v2_tree
 
 from benchmarks import report
 from verilog_env.cli import main as cli_main
@@ -68,19 +68,45 @@ def test_summary_format_and_outcome_legend(tmp_path, data):
 
 
 def test_passk_png_shows_curves_per_suite(tmp_path, data):
-    rows = [{"problem_id": "adder", "code": (RIGHT if i < 2 else WRONG).format(top="adder")} for i in range(5)]
+    # a second headline problem beside adder; broken_adder's reference fails (excluded)
+    (data / "Arithmetic" / "Adder" / "adder2").mkdir()
+    (data / "Arithmetic" / "Adder" / "adder2" / "design_description.txt").write_text("Module adder2: s = a + b.\n")
+    (data / "Arithmetic" / "Adder" / "adder2" / "testbench.v").write_text(TESTBENCH.format(top="adder2"))
+    (data / "Arithmetic" / "Adder" / "adder2" / "verified_adder2.v").write_text(GOOD.format(top="adder2"))
+    passing = {"adder": 2, "adder2": 4, "broken_adder": 1}  # of 5 samples each
+    rows = [{"problem_id": pid, "code": (RIGHT if i < c else WRONG).format(top=pid)}
+            for pid, c in passing.items() for i in range(5)]
     out, summary = score(tmp_path, rows)
-    assert (out / "passk.png").stat().st_size > 0
+    assert [x["id"] for x in summary["excluded"]] == ["broken_adder"]
+
     ks, values = report.passk_curve(summary)
     assert ks == [1, 2, 3, 4, 5]
-    assert values == pytest.approx([40.0, 70.0, 90.0, 100.0, 100.0])  # 1 - C(3,k)/C(5,k)
+    # mean over the headline problems of 1 - C(n-c, k)/C(n, k): adder (c=2), adder2 (c=4)
+    assert values == pytest.approx([(40 + 80) / 2, (70 + 100) / 2, (90 + 100) / 2, 100.0, 100.0])
+
     fig = report.figure([summary, {**summary, "suite": "again"}])
     left, right = fig.axes
-    assert left.get_xlabel().startswith("k") and left.get_ylabel() == "pass@k (%)"
-    assert [t.get_text() for t in left.get_legend().get_texts()] == ["rtllm-v2 (1 problems)", "again (1 problems)"]
+    assert left.get_xlabel() == "k (samples drawn per problem)" and left.get_ylabel() == "pass@k (%)"
+    assert left.get_title() == "pass@k per suite (headline problems)"
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["rtllm-v2 (2 problems)", "again (2 problems)"]
+    assert len(left.lines) == 2
+    assert all(float(x).is_integer() for axes in (left, right) for x in axes.get_xticks())  # no k = 1.5
     assert list(left.lines[0].get_xdata()) == ks and list(left.lines[0].get_ydata()) == pytest.approx(values)
-    assert right.get_ylabel() == "pass rate c/n (%)" and len(right.lines) == 2
-    assert "broken_adder" not in {t.get_text() for t in right.get_xticklabels()}  # excluded: not plotted
+    assert right.get_xlabel() == "problems, sorted by pass rate" and right.get_ylabel() == "pass rate c/n (%)"
+    assert right.get_title() == "per-problem pass rate"
+    assert [t.get_text() for t in right.get_legend().get_texts()] == ["rtllm-v2", "again"]
+    assert len(right.lines) == 2
+    # the headline problems' rates, highest first; broken_adder's 20 % is not plotted
+    assert list(right.lines[0].get_ydata()) == pytest.approx([80.0, 40.0])
+
+    one = score(tmp_path, rows[:5], "adder_only")[1]
+    legend = report.figure([one]).axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["rtllm-v2 (1 problem)"]
+
+    # passk.png is that figure (11 x 4.5 inches at 120 dpi)
+    png = (out / "passk.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1320, 540)
 
 
 def test_readme_samples_file_example_scores_as_documented(tmp_path, data):
