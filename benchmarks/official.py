@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from .registry import BenchmarkDataError, EvalProblem, SampleScore
-from .scoring import score_pairs
+from .scoring import HARNESS_ERROR, score_pairs
 from .screen import SCREENED, Inspection, inspect
 
 DATA_ENV = "VERILOG_ENV_BENCHMARKS"
@@ -516,17 +516,26 @@ def reference_cache_dir() -> Path:
     return Path(base) / "reference-checks"
 
 
-def _reference_key(suite_name: str, problem: EvalProblem) -> str:
-    """A hash of everything the reference's verdict depends on: the suite, the problem,
-    the reference's text and every file the testbench run reads (testbench, data files)."""
+def _files_of(value: Any) -> list[Path]:
+    """The files a ``problem.files`` entry names (a path, or a list of paths; folders are
+    skipped: the files in them that a run reads are entries of their own)."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return [Path(v) for v in values if isinstance(v, (str, os.PathLike)) and Path(v).is_file()]
+
+
+def _reference_key(suite, problem: EvalProblem) -> str:
+    """A hash of everything the reference's verdict depends on: the suite and whether it
+    screens, the problem, the reference's text and every file the problem names (the
+    testbench, data files...)."""
     h = hashlib.sha256()
-    for part in (suite_name, problem.id, problem.top, problem.reference_top, problem.reference):
+    screened = repr(getattr(suite, "screen_samples", None))
+    for part in (getattr(suite, "name", "?"), screened, problem.id, problem.top, problem.reference_top,
+                 problem.reference):
         h.update(part.encode("utf-8", "surrogatepass") + b"\0")
     files = problem.files or {}
-    paths = [files.get("testbench"), *(files.get("data") or [])]
-    for path in paths:
-        if path is not None and Path(path).is_file():
-            h.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
+    for role in sorted(files, key=str):
+        for path in _files_of(files[role]):
+            h.update(f"{role}:{path.name}".encode("utf-8", "surrogateescape") + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -536,21 +545,21 @@ def check_unknown_references(
     """``problems`` with ``reference_passes`` filled in where it was unknown (``None``: no
     manifest says, as for ``rtllm-v2`` or a user's suite): each such reference is scored
     against its own testbench with the official flow (:func:`reference_report`), once per
-    content (cached on disk, :func:`reference_cache_dir`), so a problem no answer can pass
-    is excluded from the headline like the other suites' known failures, with a note that
-    says it was checked here."""
+    content (cached on disk, :func:`reference_cache_dir`, keyed by :func:`_reference_key`),
+    so a problem no answer can pass is excluded from the headline like the other suites'
+    known failures, with a note that says it was checked here. A check the harness itself
+    failed (outcome ``harness_error``) leaves the status unknown and is not cached."""
     problems = list(problems)
-    name = getattr(suite, "name", "?")
     unknown = [i for i, p in enumerate(problems) if p.reference_passes is None]
     if not unknown:
         return problems
     cache = reference_cache_dir()
+    keys = {i: _reference_key(suite, problems[i]) for i in unknown}
     found: dict[int, tuple[bool, str]] = {}
     todo = []
     for i in unknown:
-        path = cache / f"{_reference_key(name, problems[i])}.json"
         try:
-            entry = json.loads(path.read_text())
+            entry = json.loads((cache / f"{keys[i]}.json").read_text())
             found[i] = (bool(entry["passed"]), str(entry["note"]))
         except (OSError, ValueError, KeyError, TypeError):
             todo.append(i)
@@ -558,14 +567,16 @@ def check_unknown_references(
         report = reference_report(suite, [problems[i] for i in todo], workers=workers,
                                   progress="references" if progress else False)
         for i, row in zip(todo, report.rows):
+            if row.outcome == HARNESS_ERROR:
+                continue  # no verdict on the reference: unknown, as before; checked again next run
             note = "" if row.passed else (
                 f"reference fails its own testbench here (checked by verilog-env: {row.outcome}"
                 + (f", {' '.join(row.detail.split())[:160]}" if row.detail else "") + ")")
             found[i] = (row.passed, note)
             try:
                 cache.mkdir(parents=True, exist_ok=True)
-                (cache / f"{_reference_key(name, problems[i])}.json").write_text(
-                    json.dumps({"suite": name, "id": problems[i].id, "passed": row.passed, "note": note}))
+                (cache / f"{keys[i]}.json").write_text(json.dumps(
+                    {"suite": getattr(suite, "name", "?"), "id": problems[i].id, "passed": row.passed, "note": note}))
             except OSError:
                 pass  # an unwritable cache only costs the check next time
     for i, (passed, note) in found.items():
