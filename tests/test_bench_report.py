@@ -125,13 +125,14 @@ def test_summary_legend_spells_out_verilogeval_letters(tmp_path):
     """VerilogEval's outcome codes are single letters (sv-iv-analyze's): summary.md says
     what each one it shows means."""
     module = "module TopModule(output zero);\n  assign zero = {};\nendmodule\n"
-    rows = [{"problem_id": "Prob001_zero", "code": module.format(value)} for value in ("1'b0", "1'b1", "undeclared")]
+    rows = [{"problem_id": "Prob001_zero", "code": module.format(value)} for value in ("1'b0", "1'b1", "undeclared", "")]
     (tmp_path / "ve.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert cli_main(["bench", "score", "--suite", "verilogeval-v2-spec-to-rtl", "--data", str(shared_benchmarks()),
                      "--samples", str(tmp_path / "ve.jsonl"), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
     markdown = (tmp_path / "out" / "summary.md").read_text()
-    assert "Outcomes: `.` pass; `R` runtime mismatch; `p` unable to bind wire/reg." in markdown
-    assert per_problem_table(markdown)[2].split("|")[-4].strip() == ". ×1, R ×1, p ×1"
+    assert ("Outcomes: `.` pass; `R` runtime mismatch; `p` unable to bind wire/reg; `screened` refused before "
+            "compiling (could fake the verdict, or cannot be analysed; see benchmarks/screen.py).") in markdown
+    assert per_problem_table(markdown)[2].split("|")[-4].strip() == ". ×1, R ×1, p ×1, screened ×1"
 
 
 def test_samples_file_fields_as_the_readme_lists_them(tmp_path, data):
