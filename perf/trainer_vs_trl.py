@@ -14,7 +14,15 @@ memory, no shared CUDA caches), and the report compares per step:
   RSS on a CPU.
 
     python -m perf.trainer_vs_trl --model Qwen/Qwen2.5-Coder-0.5B-Instruct --device cuda
+    python -m perf.trainer_vs_trl --scratch qwen2.5-0.5b --device cuda   # no download
     python -m perf.trainer_vs_trl --tiny --device cpu --steps 2     # smoke run, seconds
+
+``--scratch qwen2.5-0.5b`` is for machines that cannot reach the hub (the GPU report was
+made on one): Qwen2.5-0.5B's architecture and vocabulary size (494M parameters, random
+weights) with the demo's small tokenizer, whose ids are a subset of the vocabulary (ids it
+lacks decode to nothing). Random weights rarely sample the end token, so nearly every
+answer runs to ``--max-response-length`` and earns reward 0 in both trainers: a throughput
+and memory comparison, not a learning one (both still run the full loss and update).
 
 Writes ``reports/trainer_vs_trl.json`` (``--out``). The GPU figures of issue 15 need a CUDA
 machine; ``--tiny`` on a CPU checks that the script and both trainers run, nothing more.
@@ -36,12 +44,18 @@ from typing import Any
 
 TRAINERS = ("ours", "trl")
 TINY = {"hidden": 64, "layers": 2, "heads": 4, "intermediate": 128}
+# Qwen2.5-0.5B's config.json (hub: Qwen/Qwen2.5-0.5B), weights left random.
+QWEN25_05B = {"vocab_size": 151936, "hidden_size": 896, "intermediate_size": 4864, "num_hidden_layers": 24,
+              "num_attention_heads": 14, "num_key_value_heads": 2, "max_position_embeddings": 32768,
+              "rope_theta": 1000000.0, "rms_norm_eps": 1e-6, "tie_word_embeddings": True}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m perf.trainer_vs_trl", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", help="Hugging Face model name or folder (both trainers load it)")
     p.add_argument("--tiny", action="store_true", help="a from-scratch two-layer model instead (smoke run)")
+    p.add_argument("--scratch", choices=("qwen2.5-0.5b",),
+                   help="a from-scratch model of this architecture and the demo's tokenizer (no download)")
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     p.add_argument("--suite", default="starter", help="prompts: a suite name or JSONL file")
     p.add_argument("--steps", type=int, default=8)
@@ -54,19 +68,30 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", choices=TRAINERS, help=argparse.SUPPRESS)  # the child process's job
     p.add_argument("--result", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if not (args.model or args.tiny):
-        p.error("give --model NAME or --tiny")
+    if sum(map(bool, (args.model, args.tiny, args.scratch))) != 1:
+        p.error("give one of --model NAME, --scratch ARCH or --tiny")
     return args
 
 
 def model_and_tokenizer(args: argparse.Namespace, problems):
-    """The same starting weights for both trainers: the named model, or the demo's tiny
-    from-scratch Llama built with the same seed."""
-    if args.tiny:
+    """The same starting weights for both trainers: the named model, or a from-scratch one
+    (the demo's tiny Llama, or ``--scratch``'s architecture) built with the same seed."""
+    if args.tiny or args.scratch:
         from trainers.demo import build_tokenizer, tiny_model
 
         tokenizer = build_tokenizer([p.spec + "\n" + p.golden for p in problems], vocab_size=800)
-        return tiny_model(tokenizer, seed=args.seed, **TINY), tokenizer
+        if args.tiny:
+            return tiny_model(tokenizer, seed=args.seed, **TINY), tokenizer
+        import torch
+        from transformers import Qwen2Config, Qwen2ForCausalLM
+
+        config = Qwen2Config(**QWEN25_05B, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                             bos_token_id=None)
+        torch.manual_seed(args.seed)
+        model = Qwen2ForCausalLM(config)
+        model.generation_config.eos_token_id = tokenizer.eos_token_id
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+        return model, tokenizer
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(args.model)
@@ -92,8 +117,9 @@ def run_ours(args, model, tokenizer, problems, workdir: Path) -> list[dict[str, 
         save_every=0, seed=args.seed, device=args.device, progress=False, tensorboard=False, backend="hf",
     )
     result = train_dapo(config, model=model, tokenizer=tokenizer, train_problems=problems)
-    return [{"seconds": row["seconds"], "generated_tokens": row["generated_tokens"],
-             "reward_mean": row["reward_mean"]} for row in result.history]
+    return [{"seconds": row["seconds"], "generated_tokens": row["generated_tokens"], "reward_mean": row["reward_mean"],
+             "gen_seconds": row["gen_seconds"], "score_seconds": row["score_seconds"],
+             "update_seconds": row["update_seconds"]} for row in result.history]
 
 
 def run_trl(args, model, tokenizer, problems, workdir: Path) -> list[dict[str, float]]:
@@ -121,6 +147,7 @@ def run_trl(args, model, tokenizer, problems, workdir: Path) -> list[dict[str, f
         max_completion_length=args.max_response_length, learning_rate=args.lr, lr_scheduler_type="constant",
         beta=0.0, epsilon=0.2, epsilon_high=0.28, loss_type="dapo", temperature=1.0, logging_steps=1,
         save_strategy="no", report_to="none", bf16=args.device == "cuda", use_cpu=args.device == "cpu",
+        gradient_checkpointing=False,  # TRL's default is on; ours is off (DAPOConfig.gradient_checkpointing)
         seed=args.seed, disable_tqdm=True,
     )
     trainer = GRPOTrainer(model=model, reward_funcs=[verilog_reward], args=config, train_dataset=dataset,
@@ -166,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.only:
         child(args)
         return {}
-    forwarded = ["--tiny"] if args.tiny else ["--model", args.model]
+    forwarded = ["--tiny"] if args.tiny else ["--scratch", args.scratch] if args.scratch else ["--model", args.model]
     for flag in ("device", "suite", "steps", "prompts", "samples", "max_response_length", "lr", "seed"):
         forwarded += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     results: dict[str, Any] = {}
@@ -174,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name in TRAINERS:
             result = Path(work) / f"{name}.json"
             run = subprocess.run([sys.executable, "-m", "perf.trainer_vs_trl", *forwarded, "--only", name,
-                                  "--result", str(result)], cwd=Path(__file__).resolve().parents[1])
+                                  "--result", str(result)], check=False, cwd=Path(__file__).resolve().parents[1])
             if run.returncode != 0:
                 raise SystemExit(f"trainer_vs_trl: the {name} run failed (exit {run.returncode}); its output is above")
             data = json.loads(result.read_text())
@@ -190,7 +217,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "benchmark": "trainer_vs_trl",
         "command": "python -m perf.trainer_vs_trl " + " ".join(argv if argv is not None else sys.argv[1:]),
         "device": torch.cuda.get_device_name(0) if args.device == "cuda" else platform.processor() or "cpu",
-        "model": args.model or f"tiny from-scratch Llama {TINY}",
+        "model": args.model or (f"from-scratch Qwen2 of Qwen2.5-0.5B's shape {QWEN25_05B}, the demo's tokenizer"
+                                if args.scratch else f"tiny from-scratch Llama {TINY}"),
         "settings": {"prompts_per_step": args.prompts, "samples_per_prompt": args.samples, "steps": args.steps,
                      "max_response_length": args.max_response_length, "lr": args.lr, "seed": args.seed,
                      "loss": "dapo (token-level), clip 0.2/0.28, beta 0", "rollouts": "HF generate",

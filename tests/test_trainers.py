@@ -25,6 +25,7 @@ from trainers.config import (
     parse_overrides,
     save_config,
 )
+from trainers.dapo import trainer as dapo_trainer
 from trainers.dapo.trainer import (
     DAPOConfig,
     Group,
@@ -273,6 +274,54 @@ def test_update_rows_align_and_first_minibatch_is_on_policy(tokenizer):
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     two = DAPOConfig(samples_per_prompt=2, mini_batch_size=1, micro_batch_size=8, device="cpu")
     assert policy_update(model, optimizer, scheduler, groups, two, torch.device("cpu"), pad_id=0)["optimizer_steps"] == 2
+
+
+def test_sequence_logprobs_skips_the_prompts_logits(tokenizer):
+    """``first=k``: the LM head runs on positions k.. only (``logits_to_keep``), the values
+    from k on are those of the full pass and the skipped entries are 0."""
+    model = tiny_model(tokenizer, hidden=32, layers=1, heads=2, intermediate=64, seed=0).eval()
+    ids = torch.tensor([[3, 4, 5, 6, 7, 8, 9], [3, 4, 5, 10, 11, 0, 0]])
+    mask = (ids != 0).long()
+    heads = []
+    model.lm_head.register_forward_hook(lambda module, args, out: heads.append(out.shape[1]))
+    full = common.sequence_logprobs(model, ids, mask)
+    part = common.sequence_logprobs(model, ids, mask, first=3)
+    assert heads == [7, 4] and part.shape == full.shape == (2, 6)
+    torch.testing.assert_close(part[:, 3:], full[:, 3:])
+    assert torch.equal(part[:, :3], torch.zeros(2, 3))
+
+
+def test_first_minibatch_takes_its_old_logprobs_from_its_own_loss_pass(tokenizer):
+    """No separate old-log-prob pass for the first mini-batch (it precedes every update); the
+    update equals the one made with old log-probs from a separate eval-mode pass."""
+    groups = [_group("a", [3, 4, 5], [[6, 7, 8], [9, 10]], [1.0, 0.0]),
+              _group("b", [3, 4], [[11], [12, 13, 14, 15]], [0.0, 1.0])]
+    config = DAPOConfig(samples_per_prompt=2, mini_batch_size=2, micro_batch_size=8, lr=1e-2, device="cpu")
+
+    def updated(precomputed: bool, config: DAPOConfig):
+        model = tiny_model(tokenizer, hidden=32, layers=1, heads=2, intermediate=64, seed=0)
+        calls = []
+        model.register_forward_hook(lambda module, args, out: calls.append(module.training))
+        copies = [Group(g.problem_id, g.prompt_ids, [Rollout(r.response_ids, "", r.reward, r.score, r.status, False)
+                                                      for r in g.rollouts]) for g in groups]
+        if precomputed:  # the old way: every row's old log-probs from a no-grad eval-mode pass
+            dapo_trainer.remember_behaviour(model, copies, config, torch.device("cpu"), 0)
+            calls.clear()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+        stats = policy_update(model, optimizer, scheduler, copies, config, torch.device("cpu"), pad_id=0)
+        return model, calls, stats
+
+    new, calls, stats = updated(False, config)
+    old, old_calls, _ = updated(True, config)
+    assert calls == old_calls == [True]  # one forward: the loss pass itself
+    assert stats["clip_fraction"] == 0.0 and stats["approx_kl"] == 0.0
+    for a, b in zip(new.parameters(), old.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    two = DAPOConfig(samples_per_prompt=2, mini_batch_size=1, micro_batch_size=8, ppo_epochs=2, lr=1e-2, device="cpu")
+    _, calls, stats = updated(False, two)
+    # the second mini-batch's old log-probs before any update (eval), then 2 epochs x 2 loss passes
+    assert calls == [False, True, True, True, True] and stats["optimizer_steps"] == 4
 
 
 def test_sampler_state_round_trip():

@@ -610,12 +610,20 @@ def collate_rows(rows: Sequence[Row], pad_id: int) -> dict[str, torch.Tensor]:
     for i, r in enumerate(rows):
         batch["mask"][i, r.response_start - 1:len(r.ids) - 1] = r.weight
     for key in ("old_logprobs", "ref_logprobs"):
-        if all(getattr(r, key) is not None for r in rows):
+        known = [getattr(r, key) is not None for r in rows]
+        if any(known) if key == "old_logprobs" else all(known):
             batch[key] = torch.zeros(len(rows), width)
             for i, r in enumerate(rows):
                 values = getattr(r, key)
-                batch[key][i, :values.shape[0]] = values
+                if values is not None:
+                    batch[key][i, :values.shape[0]] = values
+    batch["old_known"] = torch.tensor([r.old_logprobs is not None for r in rows])
     return batch
+
+
+def first_target(rows: Sequence[Row]) -> int:
+    """The first target index any of ``rows`` trains on (for ``sequence_logprobs(first=)``)."""
+    return min(r.response_start for r in rows) - 1
 
 
 def chunks(items: Sequence, size: int) -> list:
@@ -633,7 +641,7 @@ def cache_logprobs(model, rows: Sequence[Row], key: str, config: DAPOConfig, dev
             batch = collate_rows(micro, pad_id)
             with common.autocast(device, config.bf16):
                 logp = common.sequence_logprobs(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                                                config.temperature).cpu()
+                                                config.temperature, first=first_target(micro)).cpu()
             for i, r in enumerate(micro):
                 setattr(r, key, logp[i, :len(r.ids) - 1])
     finally:
@@ -644,20 +652,26 @@ def policy_update(model, optimizer, scheduler, groups: Sequence[Group], config: 
                   pad_id: int, ref_model=None) -> dict[str, float]:
     """The DAPO update on one batch of groups; returns token-weighted loss statistics.
 
-    Log-probs of the sampling policy are taken before any update (verl's ``old_log_prob``),
-    in eval mode; the loss pass runs in train mode, so ``model`` should have its dropout
-    off (:func:`disable_dropout`, done at load by :func:`train_dapo`) for the first
-    mini-batch's ratio to be exactly 1. The batch is then split into mini-batches of
-    ``mini_batch_size`` groups, each one optimizer step, its loss the token mean over the
-    whole mini-batch (micro-batch losses are scaled by their share of its response tokens
-    before accumulating gradients).
+    The batch is split into mini-batches of ``mini_batch_size`` groups, each one optimizer
+    step, its loss the token mean over the whole mini-batch (micro-batch losses are scaled by
+    their share of its response tokens before accumulating gradients).
+
+    Old log-probs are the sampling policy's (verl's ``old_log_prob``): rows of surplus groups
+    carry those recorded when they were sampled. The first mini-batch is trained before any
+    update, so its own loss pass gives them (detached; TRL and OpenRLHF do the same when a
+    batch is one optimizer step), and only later mini-batches need the extra no-grad pass,
+    taken before the first update in eval mode. The loss pass runs in train mode: ``model``
+    should have its dropout off (:func:`disable_dropout`, done at load by
+    :func:`train_dapo`) for the two to agree.
     """
     per_group = rows_of(groups, config)
     every = [r for rows in per_group for r in rows]
     if not every:
         return {}
-    # Rows of surplus groups carry the behaviour log-probs of the policy that sampled them.
-    cache_logprobs(model, [r for r in every if r.old_logprobs is None], "old_logprobs", config, device, pad_id)
+    minis = chunks(per_group, config.mini_batch_size)
+    first_mini = {id(r) for rows in minis[0] for r in rows}
+    cache_logprobs(model, [r for r in every if r.old_logprobs is None and id(r) not in first_mini], "old_logprobs",
+                   config, device, pad_id)
     if ref_model is not None:
         cache_logprobs(ref_model, every, "ref_logprobs", config, device, pad_id)
 
@@ -665,7 +679,7 @@ def policy_update(model, optimizer, scheduler, groups: Sequence[Group], config: 
     tokens_seen = 0.0
     grad_norms = []
     for _ in range(config.ppo_epochs):
-        for mini_groups in chunks(per_group, config.mini_batch_size):
+        for mini_groups in minis:
             mini = [r for rows in mini_groups for r in rows]
             mini_tokens = sum(r.response_tokens for r in mini)
             if mini_tokens <= 0:
@@ -673,8 +687,15 @@ def policy_update(model, optimizer, scheduler, groups: Sequence[Group], config: 
             for micro in chunks(mini, config.micro_batch_size):
                 batch = {k: v.to(device) for k, v in collate_rows(micro, pad_id).items()}
                 with common.autocast(device, config.bf16):
-                    logp = common.sequence_logprobs(model, batch["input_ids"], batch["attention_mask"], config.temperature)
-                out = policy_loss(logp, batch["old_logprobs"], batch["advantages"], batch["mask"],
+                    logp = common.sequence_logprobs(model, batch["input_ids"], batch["attention_mask"], config.temperature,
+                                                    first=first_target(micro))
+                old = logp.detach().float()
+                if "old_logprobs" in batch:
+                    old = torch.where(batch["old_known"][:, None], batch["old_logprobs"], old)
+                for i, r in enumerate(micro):  # first mini-batch: kept for later epochs
+                    if r.old_logprobs is None:
+                        r.old_logprobs = old[i, :len(r.ids) - 1].cpu()
+                out = policy_loss(logp, old, batch["advantages"], batch["mask"],
                                   config.clip_low, config.clip_high, config.kl_coef, batch.get("ref_logprobs"))
                 weight = float(batch["mask"].sum())
                 (out.loss * (weight / mini_tokens)).backward()
