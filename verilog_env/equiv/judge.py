@@ -29,8 +29,8 @@ class Judge(Protocol):
     pool: PoolSpec
     """The worker pool its jobs run in, with the resource limits of each worker."""
 
-    def require(self) -> None:
-        """Raise the set-up error (a missing tool) that makes this judge unusable."""
+    def require(self, settings: CheckSettings) -> None:
+        """Raise the set-up error (a missing tool) that makes this judge unusable with ``settings``."""
 
     def job_size(self, settings: CheckSettings, spread: bool) -> int | None:
         """Candidates of one golden per job (``None``: all of them). ``spread``: there are

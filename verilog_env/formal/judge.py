@@ -25,7 +25,7 @@ class FormalJudge:
     name = "formal"
     pool = PoolSpec("formal", memory_bytes=4 << 30, limit_kind=_memory_limit_kind)
 
-    def require(self) -> None:
+    def require(self, settings: CheckSettings) -> None:
         from ..sim import icarus
 
         icarus.tools()  # counterexamples are replayed in the simulator

@@ -20,6 +20,8 @@ INSTALL_HINT = (
     "macOS: brew install icarus-verilog) or put iverilog and vvp on PATH"
 )
 COMPILED = "sim.vvp"
+NAME = "icarus"
+LABEL = "Icarus Verilog"
 
 
 @functools.lru_cache(maxsize=1)

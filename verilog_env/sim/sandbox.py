@@ -253,10 +253,11 @@ class Process:
     and its group killed, by whoever started it.
     """
 
-    def __init__(self, argv: list[str], cwd: Path, limits: Limits, log_name: str, confine: bool) -> None:
+    def __init__(self, argv: list[str], cwd: Path, limits: Limits, log_name: str, confine: bool,
+                 env: dict[str, str] | None = None) -> None:
         self.limits = limits
         self.log_path = cwd / log_name
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", **(env or {})}
         command = _limited(argv, limits)
         self.confined = confine and confinement_unavailable() is None
         if self.confined:
@@ -315,6 +316,8 @@ class Process:
             self.proc.wait()
 
 
-def start(argv: list[str], cwd: Path, limits: Limits, log_name: str = "log.txt", confine: bool = False) -> Process:
-    """Start ``argv`` in ``cwd`` under ``limits`` (as :func:`run` does) without waiting."""
-    return Process(argv, cwd, limits, log_name, confine)
+def start(argv: list[str], cwd: Path, limits: Limits, log_name: str = "log.txt", confine: bool = False,
+          env: dict[str, str] | None = None) -> Process:
+    """Start ``argv`` in ``cwd`` under ``limits`` (as :func:`run` does) without waiting.
+    The process's environment is ``PATH``, ``LC_ALL=C`` and ``env``."""
+    return Process(argv, cwd, limits, log_name, confine, env)

