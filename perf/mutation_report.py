@@ -16,7 +16,8 @@ mutation kind:
 
 Usage (from the repository root)::
 
-    python -m perf.mutation_report --out reports/mutants.json [--per-ref N] [--seed S] [--method both] [--data PATH]
+    python -m perf.mutation_report --out reports/mutants.json [--per-ref N] [--seed S] [--method both]
+        [--simulator verilator|both] [--data PATH]
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def evaluate(
     workdir: str | os.PathLike | None = None,
     log=None,
     method: str = "sim",
+    simulator: str = "icarus",
 ) -> list[Record]:
     """Run both judges on ``per_ref`` mutants of each reference; one record per mutant.
 
@@ -167,6 +169,7 @@ def evaluate(
             top=ref.golden_top,
             candidate_top=ref.candidate_top,
             method=method,
+            simulator=simulator,
         )
         for i, verdict in zip(indices, verdicts):
             records[i].checker_status = verdict.status.value
@@ -259,17 +262,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-records", action="store_true", help="leave the per-mutant records out of the JSON")
     parser.add_argument("--method", default="sim", choices=("sim", "formal", "both"),
                         help="the checker's method (default sim; both: formal proof of what simulation passes)")
+    parser.add_argument("--simulator", default="icarus", choices=("icarus", "verilator", "both"),
+                        help="the checker's simulator (default icarus)")
     args = parser.parse_args(argv)
 
     eligible = [r for r in references_or_exit(args.data, "mutation_report") if r.passes_own_testbench]
     refs = [r for r in eligible if args.only is None or args.only in r.key]
     started = time.perf_counter()
     records = evaluate(refs, args.per_ref, seed=args.seed, threads=args.threads,
-                       log=lambda s: print(s, file=sys.stderr), method=args.method)
+                       log=lambda s: print(s, file=sys.stderr), method=args.method,
+                       simulator=args.simulator)
     seconds = time.perf_counter() - started
     data = report(records, per_ref=args.per_ref, seed=args.seed, refs=len(refs), seconds=seconds,
                   include_records=not args.no_records)
-    data = {"method": args.method, **data}
+    data = {"method": args.method, "simulator": args.simulator, **data}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,102 @@
+"""Verilator beside Icarus on the shared references: fidelity and per-check cost.
+
+* ``references``: every shared reference checked against itself with
+  ``simulator="both"``: how many are equivalent, and who judged them (a reference Icarus 11
+  cannot compile is judged by Verilator alone);
+* ``cost``: on a sample of references, wall time per check for each simulator, one check
+  after another in one worker (``batch_size`` 16): the first check of a reference (its
+  golden recorded: for Verilator, two builds), the same check repeated (record cached),
+  and a batch of 8 and of 16 distinct mutants of one reference (one build per batch).
+
+    python -m perf.verilator_report [--data ../shared/benchmarks] [--out reports/verilator.json] [--sample 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from perf import add_data_argument, references_or_exit
+from verilog_env import (
+    CheckRequest,
+    CheckSettings,
+    check_many,
+    check_requests,
+    shutdown,
+)
+from verilog_env.sim import icarus, verilator
+from verilog_env.testing.mutation import mutants
+
+
+def references_under_both(refs) -> dict:
+    started = time.perf_counter()
+    verdicts = check_requests([CheckRequest(r.golden, r.as_candidate(), r.golden_top, r.candidate_top) for r in refs],
+                              simulator="both", progress=True)
+    judged = collections.Counter("+".join(v.details.get("checked_by", [])) for v in verdicts)
+    return {
+        "references": len(refs),
+        "equivalent": sum(v.equivalent for v in verdicts),
+        "checked_by": dict(judged),
+        "not_equivalent": [f"{r.key}: {v.summary()[:300]}" for r, v in zip(refs, verdicts) if not v.equivalent],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def cost(refs, simulator: str) -> dict:
+    settings = CheckSettings(simulator=simulator, batch_size=16, isolate=False)
+    first, repeat, batch8, batch16 = [], [], [], []
+    for ref in refs:
+        def timed(candidates, ref=ref):
+            t0 = time.perf_counter()
+            verdicts = check_many(ref.golden, candidates, settings, top=ref.golden_top, candidate_top=ref.candidate_top)
+            return (time.perf_counter() - t0) / len(candidates), verdicts
+
+        seconds, verdicts = timed([ref.as_candidate()])
+        if not verdicts[0].equivalent:
+            continue
+        first.append(seconds)
+        repeat.append(timed([ref.as_candidate()])[0])
+        texts = [ref.as_candidate(m.text) for m in mutants(ref.golden, seed=0, limit=16)]
+        if len(texts) == 16:
+            batch8.append(timed(texts[:8])[0])
+            batch16.append(timed(texts)[0])
+    def ms(xs):
+        return round(1000 * statistics.median(xs), 1) if xs else None
+
+    return {"references": len(first), "first_check_ms": ms(first), "repeat_check_ms": ms(repeat),
+            "batch_of_8_ms_per_check": ms(batch8), "batch_of_16_ms_per_check": ms(batch16)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_data_argument(parser)
+    parser.add_argument("--out", type=Path, default=Path("reports/verilator.json"))
+    parser.add_argument("--sample", type=int, default=12, help="references timed per simulator (every k-th)")
+    args = parser.parse_args(argv)
+    refs = references_or_exit(args.data, "verilator_report")
+    verilator.runtime()
+    report = {"benchmark": "verilator", "command": "python -m perf.verilator_report " + " ".join(argv or sys.argv[1:]),
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+              "simulators": {"icarus": icarus.version(), "verilator": verilator.version()}}
+    report["references_both"] = references_under_both(refs)
+    shutdown()
+    step = max(1, len(refs) // max(1, args.sample))
+    sample = refs[::step][:args.sample]
+    report["cost"] = {name: cost(sample, name) for name in ("icarus", "verilator")}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k != "references_both"} | {
+        "references_both": {k: v for k, v in report["references_both"].items() if k != "not_equivalent"}}, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
