@@ -101,10 +101,18 @@ def test_verilator_judges_like_icarus_on_a_plain_design():
 
 
 def test_verilator_compile_error_is_reported_in_the_answers_terms():
-    broken = COUNTER.replace("q + 8'd1", "q + undeclared_name")
-    verdict = check(COUNTER, broken, "verilator")
-    assert verdict.status in (Status.COMPILE_ERROR, Status.REJECTED), verdict.summary()
-    assert "candidate0" not in verdict.reason and "verilog_env_tb" not in verdict.reason
+    # An ANSI output redeclared as `reg`: pyslang and Icarus accept it, Verilator does not
+    # (RTLLM's `pe` reference does this).
+    redeclared = COUNTER.replace("output reg [7:0] q);", "\n  output [7:0] q);\n  reg [7:0] q;")
+    verdict = check(COUNTER, redeclared, "verilator")
+    assert verdict.status is Status.COMPILE_ERROR, verdict.summary()
+    assert verdict.reason.startswith("%Error: answer.v:4:"), verdict.reason  # the user's line, not the work file's
+    assert "Duplicate declaration of signal: 'q'" in verdict.reason and "answer.v:3:" in verdict.reason
+    for internal in ("candidate0", "verilog_env_tb", "See the manual", " | "):
+        assert internal not in verdict.reason, verdict.reason
+    both = check(COUNTER, redeclared, "both")
+    assert both.equivalent and both.details["checked_by"] == ["icarus"]
+    assert "Verilator did not judge: %Error: answer.v:4:" in both.reason
 
 
 def test_an_answer_only_one_simulator_compiles_is_judged_by_that_one_and_says_so():

@@ -34,8 +34,13 @@ ANSWER_FILE = "answer.v"
 GOLDEN_FILE = "golden.v"
 """The golden's file name in every verdict."""
 
-_LOCATED = re.compile(r"^(?P<file>[^:\s]+):(?P<line>\d+):(?P<rest>.*)$")
-_NOISE = ("I give up",)
+LOCATED = re.compile(r"^(?P<lead>\s*(?:%[A-Za-z]+(?:-[A-Z0-9_]+)?:\s*)?)(?P<file>[^:\s]+):(?P<line>\d+):(?P<rest>.*)$")
+"""A located message: Icarus's ``file:line: ...``, Verilator's ``%Error: file:line:col: ...``
+and ``%Warning-CODE: file:line:col: ...`` (``lead`` holds the ``%...:`` part)."""
+_NOISE = ("I give up", "See the manual at", "Exiting due to")
+_EXCERPT = re.compile(r"^\s+\d*\s*\|")
+"""Verilator's quote of the work file (``   9 | reg c;`` and its caret line): its line numbers
+are the work file's, so it is dropped (the located line above it says where)."""
 
 
 def _tokens(source: ParsedSource) -> list:
@@ -94,16 +99,17 @@ def translate_log(
     lines: dict[int, int] | None = None
     out = []
     for line in log.splitlines():
-        if not line.strip() or any(noise in line for noise in _NOISE):
+        if not line.strip() or any(noise in line for noise in _NOISE) or _EXCERPT.match(line):
             continue
-        located = _LOCATED.match(line)
+        located = LOCATED.match(line)
         if located:
             if located.group("file") != work_file:
                 continue
             if lines is None:
                 lines = source_lines(design)
             number = _user_line(int(located.group("line")), lines)
-            line = f"{shown}:{number}:{located.group('rest')}" if number else f"{shown}:{located.group('rest')}"
+            lead, rest = located.group("lead"), located.group("rest")
+            line = f"{lead}{shown}:{number}:{rest}" if number else f"{lead}{shown}:{rest}"
         out.append(line)
     text = "\n".join(out)
     modules = set(design.modules)

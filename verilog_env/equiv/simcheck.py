@@ -19,7 +19,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import re
 import secrets
 import threading
 import time
@@ -361,16 +360,13 @@ def simulate_against(
     return _simulate(reference, [design], stim, ticks, _Recorded(trace), options, single=True)[0]
 
 
-_ERROR_LINE = re.compile(r"^(?P<file>[\w.]+):(?P<line>\d+): (?P<rest>.*)$")
-
-
 def _compile_failure(run: RunResult, design: Design, nonce: str, limits: Limits, label: str) -> Verdict:
     """The verdict for a failed compile of one candidate (``design``, alone in the run as
     candidate 0): its log in the user's terms (:func:`~.diagnostics.translate_log`)."""
     if run.timed_out or (run.returncode or 0) < 0:
         status = Status.TIMEOUT if run.timed_out else Status.REJECTED
         return Verdict(status, f"compiling the candidate {run.describe_failure(limits)}")
-    files = {m.group("file") for m in map(_ERROR_LINE.match, run.output.splitlines()) if m}
+    files = {m.group("file") for m in map(diagnostics.LOCATED.match, run.output.splitlines()) if m}
     if "tb.v" in files:
         cleaned = run.output.replace(candidate_prefix(0, nonce), "")
         return Verdict(Status.INTERNAL_ERROR, "generated testbench failed to compile:\n" + cleaned[:2000])
