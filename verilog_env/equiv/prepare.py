@@ -49,6 +49,8 @@ class CheckOptions:
     timeout: float = DEFAULT_TIMEOUT
     simulator: str = "icarus"
     """The back end of this run (:data:`verilog_env.sim.SIMULATORS`)."""
+    lint: bool = False
+    """Verilator's lint on each candidate that compiles (``details["lint"]``)."""
     memory_mb: int = 1024
     output_limit_mb: int = 4
 

