@@ -232,3 +232,26 @@ def test_lint_reaches_multi_turn_feedback_and_an_opt_in_reward():
         score_response(problem, answer, shaped, cycles=100)
     with pytest.raises(ValueError, match="lint_penalty"):
         RewardConfig(lint_penalty=2)
+
+
+# --- long runs ---------------------------------------------------------------------------
+
+WRAP_150K = """module top_module(input clk, input reset, input en, output reg [19:0] q, output wrap);
+  assign wrap = (q == 20'd150000);
+  always @(posedge clk) if (reset) q <= 0; else if (en) q <= wrap ? 20'd0 : q + 20'd1;
+endmodule
+"""
+
+
+def test_a_long_verilator_run_reaches_a_bug_the_default_run_cannot():
+    """A counter that wraps at 150,000: a wrong terminal count shows only after about 300,000
+    cycles (enable is random); 2^19 cycles under Verilator (built -O1 for such runs) find it."""
+    from verilog_env.sim import verilator
+
+    assert verilator.optimization(2 * 1000) == "-O0" and verilator.optimization(2 * (1 << 19)) == "-O1"
+    wrong = WRAP_150K.replace("20'd150000)", "20'd150001)")
+    short = check_many(WRAP_150K, [WRAP_150K, wrong], simulator="verilator")
+    assert [v.status for v in short] == [Status.EQUIVALENT, Status.EQUIVALENT]  # the default run is too short
+    long = check_many(WRAP_150K, [WRAP_150K, wrong], simulator="verilator", cycles=1 << 19)
+    assert [v.status for v in long] == [Status.EQUIVALENT, Status.MISMATCH]
+    assert long[1].counterexample.tick > 200_000 and long[1].counterexample.mismatched == ["wrap"]

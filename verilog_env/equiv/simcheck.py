@@ -166,7 +166,7 @@ class Recording:
                 (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines)
             (workdir / "golden.v").write_text(reference.text)
             self._compile = self.simulator.start_compile(workdir, ["tb.v", "golden.v"],
-                                                         testbench.module_name(self.nonce), self.limits)
+                                                         testbench.module_name(self.nonce), self.limits, ticks)
         except BaseException:
             self._workdir.__exit__(None, None, None)
             raise
@@ -438,7 +438,7 @@ def _simulate(
             name = f"candidate{k}.v"
             (workdir / name).write_text(prefix_modules(design, candidate_prefix(k, nonce)))
             files.append(name)
-        compiling = simulator.start_compile(workdir, files, testbench.module_name(nonce), limits)
+        compiling = simulator.start_compile(workdir, files, testbench.module_name(nonce), limits, ticks)
         try:
             golden.advance()  # the golden's compile done, its simulation started
         finally:
@@ -543,7 +543,7 @@ class SimulationJudge:
             simulator = backend(name)
             simulator.tools()
             if hasattr(simulator, "runtime"):
-                simulator.runtime()
+                simulator.runtime(simulator.optimization(2 * settings.cycles))
 
     def job_size(self, settings: CheckSettings, spread: bool) -> int | None:
         # With a golden per worker at least, each golden's candidates go to one worker,

@@ -40,8 +40,9 @@ def version() -> str:
     return out.splitlines()[0] if out else "unknown"
 
 
-def compile(workdir: Path, files: list[str], top: str, limits: Limits) -> RunResult:
-    """Compile ``files`` (already in ``workdir``) with root module ``top`` into sim.vvp."""
+def compile(workdir: Path, files: list[str], top: str, limits: Limits, ticks: int = 0) -> RunResult:
+    """Compile ``files`` (already in ``workdir``) with root module ``top`` into sim.vvp
+    (``ticks``, the run's length, changes nothing here)."""
     return start_compile(workdir, files, top, limits).wait()
 
 
@@ -50,7 +51,7 @@ def simulate(workdir: Path, limits: Limits) -> RunResult:
     return start_simulate(workdir, limits).wait()
 
 
-def start_compile(workdir: Path, files: list[str], top: str, limits: Limits) -> sandbox.Process:
+def start_compile(workdir: Path, files: list[str], top: str, limits: Limits, ticks: int = 0) -> sandbox.Process:
     """:func:`compile`, started without waiting (``.wait()`` gives its result)."""
     iverilog, _ = tools()
     return sandbox.start([iverilog, "-g2012", "-o", COMPILED, "-s", top, *files], workdir, limits, log_name="compile.log")
