@@ -9,6 +9,9 @@ writes a JSON report with:
   golden is simulated alongside and recorded), the same check repeated once the golden's
   record is cached in every worker (``self_repeat``: the usual case in RL, where one
   problem is checked for many rollouts), single-clock designs, and mutants;
+* by_simulator: Icarus's and Verilator's cost per check on a sample of references, one
+  check after another in one process: first check, repeat, batches of 8 and 16 mutants
+  (:func:`per_check_cost`; ``--simulators-only`` measures just this part);
 * throughput: checks per second when everything is submitted at once with
   ``check_requests`` (all cores, grouped simulations), on fresh workers (first pass)
   and again with the golden records cached and slow problems scheduled first.
@@ -35,14 +38,16 @@ from benchmarks.references import Reference
 from perf import add_data_argument, references_or_exit, time_stats
 from verilog_env import (
     CheckRequest,
+    CheckSettings,
     Status,
     check_equivalence,
+    check_many,
     check_requests,
     shutdown,
 )
 from verilog_env.equiv.settings import DEFAULT_CYCLES
 from verilog_env.hdl.design import DesignError, analyze
-from verilog_env.sim import icarus
+from verilog_env.sim import icarus, verilator
 from verilog_env.testing.mutation import mutants
 
 
@@ -53,6 +58,36 @@ def _clock_count(ref: Reference) -> int | None:
         return None
 
 
+def per_check_cost(refs: list[Reference], simulator: str) -> dict:
+    """Wall time per check with ``simulator``, one check after another in this process
+    (``batch_size`` 16): a reference's first check against itself (its golden recorded), the
+    same check repeated (record cached), and batches of 8 and 16 distinct mutants of it (one
+    build, one run each). Medians over the references whose self-check is equivalent."""
+    settings = CheckSettings(simulator=simulator, batch_size=16, isolate=False)
+    first, repeat, batch8, batch16 = [], [], [], []
+    for ref in refs:
+        def timed(candidates, ref=ref):
+            t0 = time.perf_counter()
+            verdicts = check_many(ref.golden, candidates, settings, top=ref.golden_top, candidate_top=ref.candidate_top)
+            return (time.perf_counter() - t0) / len(candidates), verdicts
+
+        seconds, verdicts = timed([ref.as_candidate()])
+        if not verdicts[0].equivalent:
+            continue
+        first.append(seconds)
+        repeat.append(timed([ref.as_candidate()])[0])
+        texts = [ref.as_candidate(m.text) for m in mutants(ref.golden, seed=0, limit=16)]
+        if len(texts) == 16:
+            batch8.append(timed(texts[:8])[0])
+            batch16.append(timed(texts)[0])
+
+    def ms(xs):
+        return round(1000 * statistics.median(xs), 1) if xs else None
+
+    return {"references": len(first), "first_check_ms": ms(first), "repeat_check_ms": ms(repeat),
+            "batch_of_8_ms_per_check": ms(batch8), "batch_of_16_ms_per_check": ms(batch16)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_data_argument(parser)
@@ -61,9 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutants-per-ref", type=int, default=3)
     parser.add_argument("--cycles", type=int, default=DEFAULT_CYCLES)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--simulator-sample", type=int, default=12,
+                        help="references (every k-th) for the per-simulator costs (by_simulator)")
+    parser.add_argument("--simulators-only", action="store_true",
+                        help="only the per-simulator costs, written into the existing report")
     args = parser.parse_args(argv)
 
     refs = references_or_exit(args.data, "verifier_speed")[: args.limit or None]
+    step = max(1, len(refs) // max(1, args.simulator_sample))
+    by_simulator = {name: per_check_cost(refs[::step][:args.simulator_sample], name) for name in ("icarus", "verilator")}
+    by_simulator["versions"] = {"icarus": icarus.version(), "verilator": verilator.version()}
+    if args.simulators_only:
+        report = json.loads(args.out.read_text()) if args.out.exists() else {"benchmark": "verifier_speed"}
+        report["by_simulator"] = by_simulator
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(by_simulator, indent=2))
+        return 0
     requests: list[tuple[str, CheckRequest, Reference]] = []
     for ref in refs:
         requests.append(("self", CheckRequest(ref.golden, ref.as_candidate(), ref.golden_top, ref.candidate_top), ref))
@@ -134,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "latency": {kind: time_stats(values) for kind, values in latency.items()},
         "statuses": statuses,
         "throughput": throughput,
+        "by_simulator": by_simulator,
         "targets": {
             "median_single_clock_first_check_ms<=30": latency["self_single_clock"] != []
             and statistics.median(latency["self_single_clock"]) <= 0.030,

@@ -20,12 +20,12 @@ import collections
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
 from perf import add_data_argument, references_or_exit
+from perf.verifier_speed import per_check_cost
 from verilog_env import (
     CheckRequest,
     CheckSettings,
@@ -34,7 +34,6 @@ from verilog_env import (
     shutdown,
 )
 from verilog_env.sim import icarus, verilator
-from verilog_env.testing.mutation import mutants
 
 
 def references_under_both(refs) -> dict:
@@ -49,31 +48,6 @@ def references_under_both(refs) -> dict:
         "not_equivalent": [f"{r.key}: {v.summary()[:300]}" for r, v in zip(refs, verdicts) if not v.equivalent],
         "seconds": round(time.perf_counter() - started, 1),
     }
-
-
-def cost(refs, simulator: str) -> dict:
-    settings = CheckSettings(simulator=simulator, batch_size=16, isolate=False)
-    first, repeat, batch8, batch16 = [], [], [], []
-    for ref in refs:
-        def timed(candidates, ref=ref):
-            t0 = time.perf_counter()
-            verdicts = check_many(ref.golden, candidates, settings, top=ref.golden_top, candidate_top=ref.candidate_top)
-            return (time.perf_counter() - t0) / len(candidates), verdicts
-
-        seconds, verdicts = timed([ref.as_candidate()])
-        if not verdicts[0].equivalent:
-            continue
-        first.append(seconds)
-        repeat.append(timed([ref.as_candidate()])[0])
-        texts = [ref.as_candidate(m.text) for m in mutants(ref.golden, seed=0, limit=16)]
-        if len(texts) == 16:
-            batch8.append(timed(texts[:8])[0])
-            batch16.append(timed(texts)[0])
-    def ms(xs):
-        return round(1000 * statistics.median(xs), 1) if xs else None
-
-    return {"references": len(first), "first_check_ms": ms(first), "repeat_check_ms": ms(repeat),
-            "batch_of_8_ms_per_check": ms(batch8), "batch_of_16_ms_per_check": ms(batch16)}
 
 
 COUNTER_20 = """module top_module(input clk, input reset, input en, output reg [19:0] q, output wrap);
@@ -129,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         report["commands"]["references_both"] = command
         shutdown()
     if args.only in (None, "cost"):
-        report["cost"] = {name: cost(sample, name) for name in ("icarus", "verilator")}
+        report["cost"] = {name: per_check_cost(sample, name) for name in ("icarus", "verilator")}
         report["commands"]["cost"] = command
     if args.only in (None, "long"):
         report["long_runs"] = long_runs([r for r in sample if "clk" in r.golden][:3], args.long_cycles)

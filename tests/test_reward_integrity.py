@@ -14,6 +14,7 @@ have test files of their own):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import gymnasium
@@ -34,6 +35,18 @@ from verilog_env.equiv.simcheck import record_golden
 from verilog_env.hdl.design import analyze
 from verilog_env.hdl.source import canonical_text, parse
 from verilog_env.problems import Problem
+
+@pytest.fixture(autouse=True, params=["icarus", "verilator"])
+def simulator(request, monkeypatch):
+    """Every check of this file runs under each simulator: the settings every front door
+    resolves (:func:`verilog_env.checking.resolve`) get ``simulator`` replaced."""
+    from verilog_env import checking
+
+    real = checking.resolve
+    monkeypatch.setattr(checking, "resolve",
+                        lambda settings, knobs: dataclasses.replace(real(settings, knobs), simulator=request.param))
+    return request.param
+
 
 ACC = """module TopModule(input clk, input rst, input [7:0] a, output reg [7:0] y);
   always @(posedge clk) if (rst) y <= 8'd0; else y <= y + a;
@@ -171,19 +184,19 @@ def test_testbench_names_are_derived_from_the_nonce():
     assert re.search(r"vlenv_g_TopModule \w*00112233aabbccdd\w* \(", golden_tb)
 
 
-def test_the_golden_is_never_in_a_candidates_simulation(monkeypatch):
+def test_the_golden_is_never_in_a_candidates_simulation(monkeypatch, simulator):
     """Every simulator run that compiles a candidate compiles no golden text, and every
     record of the golden comes from a run with the golden alone."""
-    from verilog_env.sim import icarus
+    from verilog_env.sim import backend
 
     runs: list[set[str]] = []
-    real_start = icarus.start_compile
+    real_start = backend(simulator).start_compile
 
-    def spy(workdir, files, top, limits):
+    def spy(workdir, files, top, limits, *rest):
         runs.append({(workdir / f).read_text() for f in files})
-        return real_start(workdir, files, top, limits)
+        return real_start(workdir, files, top, limits, *rest)
 
-    monkeypatch.setattr(icarus, "start_compile", spy)
+    monkeypatch.setattr(backend(simulator), "start_compile", spy)
     golden = ACC.replace("y + a", "y + a + 8'd57")  # recorded nowhere else in this process
     reference = analyze_golden(golden, None)
     verdicts = check_many(golden, [golden, ACC, golden.replace("8'd57", "8'd58")], isolate=False)
@@ -337,6 +350,7 @@ def test_every_tick_is_compared_from_the_first(wrong_start):
 TRISTATE = "module TopModule(input en, input [3:0] a, output [3:0] y);\n  assign y = en ? a : 4'bzzzz;\nendmodule\n"
 
 
+@pytest.mark.parametrize("simulator", ["icarus", "both"], indirect=True)  # X and Z: 4-state only
 @pytest.mark.parametrize("candidate, expected", [
     ("  assign y = en ? a : 4'b0000;\n", Status.MISMATCH),  # never releases the bus
     ("  assign y = en ? a : 4'bxxxx;\n", Status.MISMATCH),
@@ -382,6 +396,7 @@ NEVER_DEFINED = {
 }
 
 
+@pytest.mark.parametrize("simulator", ["icarus", "both"], indirect=True)  # X and Z: 4-state only
 @pytest.mark.parametrize("golden", [pytest.param(g, id=k) for k, g in NEVER_DEFINED.items()])
 def test_a_golden_that_never_defines_its_outputs_is_unsupported(golden):
     anything = re.sub(r"(always|assign).*\n", "", golden).replace("endmodule", "  assign {0} = 0;\nendmodule")
@@ -391,6 +406,7 @@ def test_a_golden_that_never_defines_its_outputs_is_unsupported(golden):
         assert "cannot tell right answers from wrong ones" in verdict.reason
 
 
+@pytest.mark.parametrize("simulator", ["icarus", "both"], indirect=True)  # X and Z: 4-state only
 def test_an_output_left_undefined_beside_defined_ones_is_reported():
     golden = ("module TopModule(input clk, input [3:0] a, output [3:0] s, output reg [3:0] q);\n"
               "  assign s = ~a;\n  always @(posedge clk) q <= q + a;\nendmodule\n")

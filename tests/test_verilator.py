@@ -255,3 +255,20 @@ def test_a_long_verilator_run_reaches_a_bug_the_default_run_cannot():
     long = check_many(WRAP_150K, [WRAP_150K, wrong], simulator="verilator", cycles=1 << 19)
     assert [v.status for v in long] == [Status.EQUIVALENT, Status.MISMATCH]
     assert long[1].counterexample.tick > 200_000 and long[1].counterexample.mismatched == ["wrap"]
+
+
+def test_two_state_verilator_cannot_see_x_or_z_and_both_can():
+    """Verilator records a golden's Z (a released bus) and X as 0: alone it passes an answer
+    that drives 0 there, which Icarus refuses; "both" refuses it as a disagreement. A golden
+    whose outputs are never defined is unusable in every mode, never judged by Verilator alone."""
+    tristate = "module TopModule(input en, input [3:0] a, output [3:0] y);\n  assign y = en ? a : 4'bzzzz;\nendmodule\n"
+    drives_zero = tristate.replace("4'bzzzz", "4'b0000")
+    assert check(tristate, drives_zero, "icarus").status is Status.MISMATCH
+    assert check(tristate, drives_zero, "verilator").equivalent  # the 2-state reading
+    both = check(tristate, drives_zero, "both")
+    assert both.status is Status.MISMATCH and both.details["simulators_disagree"]
+    undefined = "module TopModule(input [3:0] a, output [3:0] y);\n  assign y = 4'bxxxx;\nendmodule\n"
+    zero = undefined.replace("4'bxxxx", "4'b0000")
+    assert check(undefined, zero, "verilator").equivalent
+    verdict = check(undefined, zero, "both")
+    assert verdict.status is Status.UNSUPPORTED and "undefined" in verdict.reason

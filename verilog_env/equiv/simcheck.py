@@ -571,8 +571,12 @@ def simulators_of(settings: CheckSettings) -> tuple[str, ...]:
     return SIMULATORS if settings.simulator == "both" else (settings.simulator,)
 
 
-def _golden_unusable(verdict: Verdict) -> bool:
-    return verdict.status is Status.UNSUPPORTED and verdict.reason.startswith("golden")
+def _golden_uncompiled(verdict: Verdict) -> bool:
+    """The golden does not compile (or run) in this simulator: another may judge. A golden
+    that runs but leaves its outputs undefined is unusable in every simulator (a 2-state one
+    just cannot see it), so that verdict stands."""
+    return verdict.status is Status.UNSUPPORTED and verdict.reason.startswith(
+        ("golden does not compile", "golden simulation did not complete"))
 
 
 def combine_simulators(verdicts: dict[str, Verdict]) -> Verdict:
@@ -587,7 +591,7 @@ def combine_simulators(verdicts: dict[str, Verdict]) -> Verdict:
     """
     names = list(verdicts)
     label = {name: backend(name).LABEL for name in names}
-    judges = [n for n in names if not _golden_unusable(verdicts[n])] or names
+    judges = [n for n in names if not _golden_uncompiled(verdicts[n])] or names
     compiled = [n for n in judges if verdicts[n].status is not Status.COMPILE_ERROR]
     if compiled:
         judges = compiled
