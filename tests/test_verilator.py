@@ -257,18 +257,25 @@ def test_a_long_verilator_run_reaches_a_bug_the_default_run_cannot():
     assert long[1].counterexample.tick > 200_000 and long[1].counterexample.mismatched == ["wrap"]
 
 
-def test_two_state_verilator_cannot_see_x_or_z_and_both_can():
-    """Verilator records a golden's Z (a released bus) and X as 0: alone it passes an answer
-    that drives 0 there, which Icarus refuses; "both" refuses it as a disagreement. A golden
-    whose outputs are never defined is unusable in every mode, never judged by Verilator alone."""
+def test_verilator_sees_power_on_x_by_filling_it_several_ways_but_not_z():
+    """Verilator fills power-on values differently in several runs (0s, 1s, random): a golden
+    bit that changes is a don't-care, an answer whose output rests on a power-on value
+    where the golden's is defined fails, a golden whose outputs are never defined is
+    unusable. Z has no 2-state reading: Verilator alone passes an answer that drives 0 where
+    the golden releases the bus, which Icarus refuses; "both" refuses it as a disagreement."""
+    undefined = "module TopModule(input [3:0] a, output [3:0] y);\n  reg [3:0] r;\n  assign y = r;\nendmodule\n"
+    zero = undefined.replace("assign y = r;", "assign y = 4'b0000;")
+    for simulator in ("verilator", "both"):
+        verdict = check(undefined, zero, simulator)
+        assert verdict.status is Status.UNSUPPORTED and "undefined" in verdict.reason, verdict.summary()
+    explicit = "module TopModule(input [3:0] a, output [3:0] y);\n  assign y = 4'bxxxx;\nendmodule\n"
+    assert check(explicit, zero, "verilator").equivalent  # an 'x assignment reads 0: invisible alone
+    assert check(explicit, zero, "both").status is Status.UNSUPPORTED
+    unreset = COUNTER.replace("if (reset) q <= 0; else ", "")  # power-on X never cleared
+    assert check(COUNTER, unreset, "verilator").status is Status.MISMATCH
     tristate = "module TopModule(input en, input [3:0] a, output [3:0] y);\n  assign y = en ? a : 4'bzzzz;\nendmodule\n"
     drives_zero = tristate.replace("4'bzzzz", "4'b0000")
     assert check(tristate, drives_zero, "icarus").status is Status.MISMATCH
-    assert check(tristate, drives_zero, "verilator").equivalent  # the 2-state reading
+    assert check(tristate, drives_zero, "verilator").equivalent  # the 2-state reading of Z
     both = check(tristate, drives_zero, "both")
     assert both.status is Status.MISMATCH and both.details["simulators_disagree"]
-    undefined = "module TopModule(input [3:0] a, output [3:0] y);\n  assign y = 4'bxxxx;\nendmodule\n"
-    zero = undefined.replace("4'bxxxx", "4'b0000")
-    assert check(undefined, zero, "verilator").equivalent
-    verdict = check(undefined, zero, "both")
-    assert verdict.status is Status.UNSUPPORTED and "undefined" in verdict.reason

@@ -160,7 +160,8 @@ class Recording:
         try:
             design = reference.design
             (workdir / "tb.v").write_text(
-                testbench.golden_testbench(design, reference.top, stim.ports, ticks, options.seed, self.nonce)
+                testbench.golden_testbench(design, reference.top, stim.ports, ticks, options.seed, self.nonce,
+                                           _preset(options, design, stim))
             )
             if stim.ports:
                 (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines)
@@ -176,7 +177,7 @@ class Recording:
         if self._simulation is None and self._result is None:
             compiled = self._compile.wait()
             if compiled.ok:
-                self._simulation = self.simulator.start_simulate(self.path, self.limits)
+                self._simulation = self.simulator.start_simulate(self.path, self.limits, self.simulator.GOLDEN_RUNS[0])
             else:
                 self._result = _golden_failure(
                     f"does not compile under {self.simulator.LABEL}", compiled, self.limits, self.reference, self.nonce
@@ -194,10 +195,21 @@ class Recording:
         return self._result
 
     def _read(self, run: RunResult) -> GoldenTrace | Verdict:
+        """The record from the first run and, for a 2-state simulator, its further runs
+        with other fills of the X sources: a bit that differs between runs is X."""
         design = self.reference.design
-        chars = testbench.read_trace(_read(self.path / testbench.GOLDEN_TRACE_FILE), sum(p.width for p in design.outputs))
-        if not run.ok or f"{self.nonce} END" not in run.output or chars is None or len(chars) != self.ticks:
-            return _golden_failure("simulation did not complete", run, self.limits)
+        width = sum(p.width for p in design.outputs)
+        chars, seconds = None, 0.0
+        for k, args in enumerate(self.simulator.GOLDEN_RUNS):
+            if k:
+                (self.path / testbench.GOLDEN_TRACE_FILE).unlink(missing_ok=True)
+                run = self.simulator.simulate(self.path, self.limits, args)
+            these = testbench.read_trace(_read(self.path / testbench.GOLDEN_TRACE_FILE), width)
+            if not run.ok or f"{self.nonce} END" not in run.output or these is None or len(these) != self.ticks:
+                return _golden_failure("simulation did not complete", run, self.limits)
+            chars = these if chars is None else np.where(chars == these, chars, np.uint8(_X))
+            seconds = max(seconds, run.seconds)
+        run = dataclasses.replace(run, seconds=seconds)
         undefined = undefined_output(design, chars)
         if undefined is not None:
             return Verdict(Status.UNSUPPORTED, f"golden cannot be checked: {undefined}")
@@ -284,6 +296,11 @@ def _golden_failure(
 
 
 # --------------------------------------------------------------------------- checking
+
+
+def _preset(options: CheckOptions, design: Design, stim: Stimulus) -> dict[str, int] | None:
+    """Initial input values for a 2-state simulator (:func:`~.testbench.first_edges`)."""
+    return testbench.first_edges(design, stim) if options.simulator == "verilator" else None
 
 
 def check_batch(golden: str, candidates: list[str], options: CheckOptions, batch_size: int = 8) -> list[Verdict]:
@@ -429,7 +446,8 @@ def _simulate(
     with Workdir() as workdir:
         tops = [candidate_prefix(k, nonce) + d.top for k, d in enumerate(designs)]
         (workdir / "tb.v").write_text(
-            testbench.candidate_testbench(design_of_golden, tops, stim.ports, ticks, options.seed, nonce)
+            testbench.candidate_testbench(design_of_golden, tops, stim.ports, ticks, options.seed, nonce,
+                                          _preset(options, design_of_golden, stim))
         )
         if stim.ports:
             (workdir / testbench.STIMULUS_FILE).write_text(stim.hex_lines)
@@ -453,12 +471,30 @@ def _simulate(
             return [_compile_failure(compiled, designs[0], nonce, limits, simulator.LABEL)] if single else None
         (workdir / testbench.EXPECTED_FILE).write_text(trace.expected_hex)
         sim_limits = trace.candidate_limits(limits)
-        sim = simulator.simulate(workdir, sim_limits)
-        results = _read(workdir / testbench.RESULTS_FILE)
+        runs = []  # one run in Icarus; in Verilator one per fill of the X sources (CANDIDATE_RUNS)
+        for args in simulator.CANDIDATE_RUNS:
+            (workdir / testbench.RESULTS_FILE).unlink(missing_ok=True)
+            sim = simulator.simulate(workdir, sim_limits, args)
+            runs.append((sim, _read(workdir / testbench.RESULTS_FILE)))
 
+    timings["simulate"] = sum(sim.seconds for sim, _ in runs)
+    verdicts: list[Verdict] | None = None
+    for sim, results in runs:  # a candidate passes only if it passes every run
+        run = _run_verdicts(sim, results, nonce, design_of_golden, designs, trace, stim, ticks, options, sim_limits,
+                            timings, single)
+        if run is None or (single and run[0].status not in (Status.EQUIVALENT, Status.MISMATCH)):
+            return run
+        verdicts = run if verdicts is None else [old if not old.equivalent else new for old, new in zip(verdicts, run)]
+    return verdicts
+
+
+def _run_verdicts(sim: RunResult, results: str, nonce: str, design_of_golden: Design, designs: list[Design],
+                  trace: GoldenTrace, stim: Stimulus, ticks: int, options: CheckOptions, sim_limits: Limits,
+                  timings: dict[str, float], single: bool) -> list[Verdict] | None:
+    """The verdicts of one simulation of ``designs`` (``None``: a shared run that failed)."""
+    n = len(designs)
     records = [line.split()[1:] for line in results.splitlines() if line.startswith(nonce + " ")]
     finished = sim.ok and records and records[-1] == ["END"]
-    timings["simulate"] = sim.seconds
     if not finished:
         if not single:
             return None

@@ -77,6 +77,7 @@ def _testbench(
     sample: list[str],
     loop_condition: str,
     finish: list[str],
+    preset: dict[str, int] | None = None,
 ) -> str:
     """The shared skeleton: ports, instances, stimulus replay, clocks; hooks for the rest.
 
@@ -87,11 +88,15 @@ def _testbench(
     """
     stim_width = sum(p.width for p in stimulus_ports)
     lines = ["`timescale 1ns/1ps", f"module {module_name(nonce)};", "  integer tick;"]
+
+    def init(p: Port) -> str:
+        return f" = {p.width}'d{preset[p.name]}" if preset and p.name in preset else ""
+
     for p in design.inputs:
-        lines.append(f"  reg {_vec(p.width)}i_{p.name};")
+        lines.append(f"  reg {_vec(p.width)}i_{p.name}{init(p)};")
     gated = [(prefix, gate) for prefix, _, _, gate in instances if gate]
     for prefix, _ in gated:
-        lines += [f"  reg {_vec(p.width)}{prefix}_i_{p.name};" for p in design.inputs]
+        lines += [f"  reg {_vec(p.width)}{prefix}_i_{p.name}{init(p)};" for p in design.inputs]
     if stim_width:
         lines.append(f"  reg [{stim_width - 1}:0] stim [0:{ticks - 1}];")
     for prefix, _, _, _ in instances:
@@ -172,10 +177,24 @@ def read_trace(text: str, width: int) -> np.ndarray | None:
     return np.frombuffer(b"".join(lines), dtype=np.uint8).reshape(len(lines), width)
 
 
+def first_edges(design: Design, stim: stimulus.Stimulus) -> dict[str, int]:
+    """Initial values for a 2-state simulator's input registers that give the first edges
+    Icarus sees: there every input starts X, and X->0 is a falling edge, X->1 a rising one
+    (an active-low reset applied at time 2 ns resets an asynchronous design). Each input
+    starts at the complement of its first value: 1 for clocks (they are set to 0 at 0 ns),
+    the inverted first stimulus value for the others."""
+    preset = {name: 1 for name in design.clocks}
+    for port, values in zip(stim.ports, stim.values):
+        preset[port.name] = ~int(values[0]) & ((1 << port.width) - 1)
+    return preset
+
+
 def golden_testbench(
-    design: Design, golden_top: str, stimulus_ports: tuple[Port, ...], ticks: int, seed: int, nonce: str
+    design: Design, golden_top: str, stimulus_ports: tuple[Port, ...], ticks: int, seed: int, nonce: str,
+    preset: dict[str, int] | None = None,
 ) -> str:
-    """Drive the golden alone; write its packed outputs, one binary line per tick."""
+    """Drive the golden alone; write its packed outputs, one binary line per tick
+    (``preset``: initial input values, :func:`first_edges`)."""
     declarations, sample, finish = _trace_hooks(design, ticks)
     return _testbench(
         design,
@@ -189,6 +208,7 @@ def golden_testbench(
         sample=sample,
         loop_condition="",
         finish=finish + [f'    $display("{nonce} END");'],
+        preset=preset,
     )
 
 
@@ -199,6 +219,7 @@ def candidate_testbench(
     ticks: int,
     seed: int,
     nonce: str,
+    preset: dict[str, int] | None = None,
 ) -> str:
     """Drive the candidates together and compare each with the golden's record every tick.
 
@@ -257,6 +278,7 @@ def candidate_testbench(
         sample,
         loop_condition=" && alive > 0",
         finish=finish,
+        preset=preset,
     )
 
 

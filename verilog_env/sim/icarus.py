@@ -46,9 +46,14 @@ def compile(workdir: Path, files: list[str], top: str, limits: Limits, ticks: in
     return start_compile(workdir, files, top, limits).wait()
 
 
-def simulate(workdir: Path, limits: Limits) -> RunResult:
-    """Run the compiled simulation in ``workdir``."""
-    return start_simulate(workdir, limits).wait()
+GOLDEN_RUNS = ((),)
+CANDIDATE_RUNS = ((),)
+"""One run each: Icarus is 4-state (X is X)."""
+
+
+def simulate(workdir: Path, limits: Limits, args: tuple[str, ...] = ()) -> RunResult:
+    """Run the compiled simulation in ``workdir`` (``args`` go to the program: none here)."""
+    return start_simulate(workdir, limits, args).wait()
 
 
 def start_compile(workdir: Path, files: list[str], top: str, limits: Limits, ticks: int = 0) -> sandbox.Process:
@@ -57,7 +62,7 @@ def start_compile(workdir: Path, files: list[str], top: str, limits: Limits, tic
     return sandbox.start([iverilog, "-g2012", "-o", COMPILED, "-s", top, *files], workdir, limits, log_name="compile.log")
 
 
-def start_simulate(workdir: Path, limits: Limits) -> sandbox.Process:
+def start_simulate(workdir: Path, limits: Limits, args: tuple[str, ...] = ()) -> sandbox.Process:
     """:func:`simulate`, started without waiting (``.wait()`` gives its result)."""
     _, vvp = tools()
-    return sandbox.start([vvp, "-n", COMPILED], workdir, limits, log_name="sim.log")
+    return sandbox.start([vvp, "-n", COMPILED, *args], workdir, limits, log_name="sim.log")

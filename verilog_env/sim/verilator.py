@@ -23,11 +23,16 @@ the runtime compiled every time) takes about 9.5 s; here
   about 0.5 s at ``-O0``, for the default runs of thousands of cycles (they take
   milliseconds at any level); long runs are built with ``-O1`` (:func:`optimization`).
 
-**Two-state semantics.** Verilator has no X or Z: ``--x-assign 0 --x-initial 0`` make
-every X a 0, the same in the golden's build and the candidate's, so both see the same
-power-on values and a golden's ``'x`` don't-care is a 0 that the candidate must match (the
-golden's record under Verilator is its own: see ``simulator="both"`` in
-:class:`~verilog_env.equiv.settings.CheckSettings`).
+**Two-state semantics.** Verilator has no X or Z. ``--x-initial unique`` makes power-on
+values and undriven nets a value chosen at run time, and the same build runs several times
+with different fills (:data:`GOLDEN_RUNS`, :data:`CANDIDATE_RUNS`): a golden output bit that
+changes with the fill is X in its record (a don't-care, as in Icarus), and a candidate must
+match the record with all-0 and with all-1 fills, so an answer whose output rests on such a
+value where the golden's is defined fails. ``--x-assign 0`` makes an ``'x`` assignment 0 in
+every build (a random one would differ between the golden's build and the answer's, and
+a correct answer copying the golden's ``'x`` default could fail). What no fill reveals
+stays invisible: an ``'x`` assignment (0), an out-of-range select (0), two drivers of one
+net (one of them wins) and Z (0); ``simulator="both"`` sees them through Icarus.
 """
 
 from __future__ import annotations
@@ -63,7 +68,16 @@ LONG_RUN_TICKS = 50_000
 """Runs of at least this many ticks are built with ``-O1``, shorter ones with ``-O0`` (see
 :func:`optimization`)."""
 VERILATE_FLAGS = ("--cc", "--exe", "--main", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-                  "--x-assign", "0", "--x-initial", "0")
+                  "--x-assign", "0", "--x-initial", "unique")
+GOLDEN_RUNS = (("+verilator+rand+reset+0",), ("+verilator+rand+reset+1",),
+               *(("+verilator+rand+reset+2", f"+verilator+seed+{seed}") for seed in (11, 22)))
+"""The golden's record is made from these runs: power-on values and undriven nets filled
+with 0s, with 1s and twice at random; an output bit that differs between them is X in the
+record, a don't-care as in Icarus."""
+CANDIDATE_RUNS = (("+verilator+rand+reset+0",), ("+verilator+rand+reset+1",))
+"""A candidate must match the record in each of these runs (power-on values and undriven
+nets all 0s, then all 1s): an output that rests on such a value where the golden's is
+defined differs in one of them (random fills could agree with the golden by chance)."""
 RUNTIME_SOURCES = ("verilated.cpp", "verilated_threads.cpp", "verilated_timing.cpp")
 _HEADER = "vlall.h"
 
@@ -216,9 +230,10 @@ def compile(workdir: Path, files: list[str], top: str, limits: Limits, ticks: in
     return start_compile(workdir, files, top, limits, ticks).wait()
 
 
-def simulate(workdir: Path, limits: Limits) -> RunResult:
-    """Run the compiled simulation in ``workdir``."""
-    return start_simulate(workdir, limits).wait()
+def simulate(workdir: Path, limits: Limits, args: tuple[str, ...] = ()) -> RunResult:
+    """Run the compiled simulation in ``workdir`` (``args``: one of :data:`GOLDEN_RUNS` or
+    :data:`CANDIDATE_RUNS`)."""
+    return start_simulate(workdir, limits, args).wait()
 
 
 def start_compile(workdir: Path, files: list[str], top: str, limits: Limits, ticks: int = 0) -> sandbox.Process:
@@ -235,9 +250,9 @@ def start_compile(workdir: Path, files: list[str], top: str, limits: Limits, tic
                          env={"VERILATOR_ROOT": str(t.root)})
 
 
-def start_simulate(workdir: Path, limits: Limits) -> sandbox.Process:
+def start_simulate(workdir: Path, limits: Limits, args: tuple[str, ...] = ()) -> sandbox.Process:
     """:func:`simulate`, started without waiting (``.wait()`` gives its result)."""
-    return sandbox.start([f"./{COMPILED}"], workdir, limits, log_name="sim.log")
+    return sandbox.start([f"./{COMPILED}", *args], workdir, limits, log_name="sim.log")
 
 
 def _quote(argv: list[str]) -> str:
