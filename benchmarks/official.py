@@ -49,8 +49,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from verilog_env.cache import CACHE_ENV, cache_dir
-
 from .registry import BenchmarkDataError, EvalProblem, SampleScore
 from .scoring import HARNESS_ERROR, score_pairs
 from .screen import SCREENED, Inspection, inspect
@@ -506,12 +504,11 @@ def reference_report(
 
 # --- references of unknown status ----------------------------------------------------------
 
-REFERENCE_CACHE_ENV = CACHE_ENV
-"""Folder of verilog-env's on-disk caches (:mod:`verilog_env.cache`); reference checks go
-to its ``reference-checks/``."""
-
-
 def reference_cache_dir() -> Path:
+    """``reference-checks/`` in verilog-env's cache folder (:mod:`verilog_env.cache`;
+    imported here, not at the top: ``import benchmarks`` stays light)."""
+    from verilog_env.cache import cache_dir
+
     return cache_dir("reference-checks")
 
 

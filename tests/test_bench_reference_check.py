@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import official
+from verilog_env.cache import CACHE_ENV
 from verilog_env.cli import main as cli_main
 
 TESTBENCH = """`timescale 1ns/1ps
@@ -56,7 +57,7 @@ def score_cli(data: Path, samples: Path, out: Path, *options: str, suite: str = 
 
 
 def test_bench_score_excludes_a_reference_that_fails_its_own_testbench(tmp_path, monkeypatch):
-    monkeypatch.setenv(official.REFERENCE_CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     data = rtllm_v2_tree(tmp_path)
     samples = tmp_path / "samples.jsonl"
     right = GOOD.replace("verified_{top}", "{top}")
@@ -109,7 +110,7 @@ def test_cache_folder_defaults(tmp_path):
     data = rtllm_v2_tree(tmp_path)
     samples = tmp_path / "samples.jsonl"
     samples.write_text(json.dumps({"problem_id": "adder", "code": GOOD.replace("verified_{top}", "adder")}) + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in (official.REFERENCE_CACHE_ENV, "XDG_CACHE_HOME")}
+    env = {k: v for k, v in os.environ.items() if k not in (CACHE_ENV, "XDG_CACHE_HOME")}
     command = [sys.executable, "-m", "verilog_env.cli", "bench", "score", "--suite", "rtllm-v2", "--data", str(data),
                "--samples", str(samples), "--no-progress"]
     for extra, where in (({"HOME": str(tmp_path / "home")}, tmp_path / "home" / ".cache"),
@@ -133,7 +134,7 @@ def test_a_check_the_harness_failed_stays_unknown_and_is_not_cached(tmp_path, mo
                 raise RuntimeError("scorer crashed")
             return super().score(problem, code, timeout)
 
-    monkeypatch.setenv(official.REFERENCE_CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     suite = Flaky("v2")
     problems = suite.load(rtllm_v2_tree(tmp_path))
     checked = official.check_unknown_references(suite, problems, workers=1)
@@ -154,7 +155,7 @@ def test_rtllm_v2_layout_of_real_designs_excludes_asyn_fifo(tmp_path, monkeypatc
 
     from benchmarks import get_eval_suite
 
-    monkeypatch.setenv(official.REFERENCE_CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     for design, category in (("asyn_fifo", "Memory/FIFO"), ("adder_8bit", "Arithmetic/Adder")):
         shutil.copytree(shared_benchmarks() / "rtllm_v1_1" / design, tmp_path / "RTLLM" / category / design)
     problems = get_eval_suite("rtllm-v2").load(tmp_path / "RTLLM")
@@ -180,7 +181,7 @@ def test_unknown_status_of_real_rtllm_references_is_found_as_the_manifest_record
 
     from benchmarks import get_eval_suite
 
-    monkeypatch.setenv(official.REFERENCE_CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
     problems = [dataclasses.replace(p, reference_passes=None, reference_note="") for p in loaded("rtllm-v1.1")]
     checked = official.check_unknown_references(get_eval_suite("rtllm-v1.1"), problems, workers=2)
     expected = {pid for pid, e in manifest_entries("rtllm-v1.1").items() if e["reference_check"]["result"] != "pass"}
