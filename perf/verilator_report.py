@@ -60,14 +60,13 @@ endmodule
 def long_runs(refs, cycles: int) -> dict:
     """Simulated cycles per second of a candidate's run (the reference against itself, the
     golden's record cached), each simulator, ``cycles`` cycles of the first clock."""
-    designs = [("counter_20bit", COUNTER_20, None, None)]
-    designs += [(r.key, r.golden, r.golden_top, r.candidate_top) for r in refs]
+    designs = [("counter_20bit", COUNTER_20, COUNTER_20, None, None)]
+    designs += [(r.key, r.golden, r.as_candidate(), r.golden_top, r.candidate_top) for r in refs]
     out = {}
-    for name, golden, top, candidate_top in designs:
+    for name, golden, candidate, top, candidate_top in designs:
         row = {}
         for simulator in ("icarus", "verilator"):
             settings = CheckSettings(simulator=simulator, cycles=cycles, timeout=300, isolate=False)
-            candidate = golden if candidate_top is None else next(r for r in refs if r.key == name).as_candidate()
             check_many(golden, [candidate], settings, top=top, candidate_top=candidate_top)  # record the golden
             verdict = check_many(golden, [candidate], settings, top=top, candidate_top=candidate_top)[0]
             ticks = verdict.details.get("ticks", 0)

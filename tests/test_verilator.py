@@ -149,7 +149,9 @@ def test_a_printed_pass_line_does_not_pass_under_verilator():
 def test_combine_simulators_rules():
     ok = Verdict(Status.EQUIVALENT, "matched")
     bad = Verdict(Status.MISMATCH, "output y differs")
-    golden_bad = Verdict(Status.UNSUPPORTED, "golden does not compile under Verilator:\nline 3")
+    golden_bad = Verdict(Status.UNSUPPORTED, "golden does not compile under Verilator:\nline 3",
+                         details={"golden_failed": True})
+    undefined = Verdict(Status.UNSUPPORTED, "golden cannot be checked: its outputs (y) are undefined")
     cand_bad = Verdict(Status.COMPILE_ERROR, "answer.v:3: syntax error")
     assert combine_simulators({"icarus": ok, "verilator": ok}).equivalent
     both_bad = combine_simulators({"icarus": bad, "verilator": bad})
@@ -158,6 +160,10 @@ def test_combine_simulators_rules():
     assert split.status is Status.MISMATCH and split.details["simulators_disagree"]
     alone = combine_simulators({"icarus": ok, "verilator": golden_bad})
     assert alone.equivalent and alone.details["checked_by"] == ["icarus"]
+    stands = combine_simulators({"icarus": undefined, "verilator": ok})  # unusable anywhere: never Verilator alone
+    assert stands.status is Status.UNSUPPORTED and stands.details["checked_by"] == ["icarus", "verilator"]
+    linted = combine_simulators({"icarus": ok, "verilator": Verdict(Status.EQUIVALENT, "m", details={"lint": []})})
+    assert linted.details["lint"] == []  # lint runs in one simulator only; the combined verdict keeps it
     assert combine_simulators({"icarus": cand_bad, "verilator": ok}).details["checked_by"] == ["verilator"]
     neither = combine_simulators({"icarus": cand_bad, "verilator": cand_bad})
     assert neither.status is Status.COMPILE_ERROR

@@ -102,7 +102,9 @@ def _simulation(requests: Sequence[CheckRequest], settings: CheckSettings, progr
     if len(names) == 1:
         return _judge(SIMULATION, requests, settings, progress)
     SIMULATION.require(settings)  # every simulator present before any runs
-    each = {name: _judge(SIMULATION, requests, dataclasses.replace(settings, simulator=name), progress)
+    # Lint does not depend on the simulator: Verilator's run takes it (the combined verdict keeps it).
+    each = {name: _judge(SIMULATION, requests,
+                         dataclasses.replace(settings, simulator=name, lint=settings.lint and name == "verilator"), progress)
             for name in names}
     return [combine_simulators({name: each[name][i] for name in names}) for i in range(len(requests))]
 

@@ -280,8 +280,9 @@ def undefined_ports(design: Design, chars: np.ndarray) -> list[str]:
 def _golden_failure(
     what: str, run: RunResult, limits: Limits, compiled: Golden | None = None, nonce: str = ""
 ) -> Verdict:
-    """The golden cannot judge; a failed compile of ``compiled`` quotes its log in the
-    golden's own terms (:func:`~.diagnostics.translate_log`)."""
+    """The golden cannot judge in this simulator (``details["golden_failed"]``: another
+    simulator may still run it, see :func:`combine_simulators`); a failed compile of
+    ``compiled`` quotes its log in the golden's own terms (:func:`~.diagnostics.translate_log`)."""
     if run.timed_out or not run.ok and (run.returncode or 0) < 0:
         what = f"{what}: it {run.describe_failure(limits)}"
     if compiled is not None:
@@ -292,7 +293,8 @@ def _golden_failure(
     else:
         lines = run.output.replace(GOLDEN_PREFIX, "").splitlines()
     excerpt = "\n".join(lines[:20])[:2000]
-    return Verdict(Status.UNSUPPORTED, f"golden {what}" + (f":\n{excerpt}" if excerpt else ""))
+    return Verdict(Status.UNSUPPORTED, f"golden {what}" + (f":\n{excerpt}" if excerpt else ""),
+                   details={"golden_failed": True})
 
 
 # --------------------------------------------------------------------------- checking
@@ -300,7 +302,7 @@ def _golden_failure(
 
 def _preset(options: CheckOptions, design: Design, stim: Stimulus) -> dict[str, int] | None:
     """Initial input values for a 2-state simulator (:func:`~.testbench.first_edges`)."""
-    return testbench.first_edges(design, stim) if options.simulator == "verilator" else None
+    return testbench.first_edges(design, stim) if backend(options.simulator).TWO_STATE else None
 
 
 def check_batch(golden: str, candidates: list[str], options: CheckOptions, batch_size: int = 8) -> list[Verdict]:
@@ -607,14 +609,6 @@ def simulators_of(settings: CheckSettings) -> tuple[str, ...]:
     return SIMULATORS if settings.simulator == "both" else (settings.simulator,)
 
 
-def _golden_uncompiled(verdict: Verdict) -> bool:
-    """The golden does not compile (or run) in this simulator: another may judge. A golden
-    that runs but leaves its outputs undefined is unusable in every simulator (a 2-state one
-    just cannot see it), so that verdict stands."""
-    return verdict.status is Status.UNSUPPORTED and verdict.reason.startswith(
-        ("golden does not compile", "golden simulation did not complete"))
-
-
 def combine_simulators(verdicts: dict[str, Verdict]) -> Verdict:
     """One verdict from each simulator's verdict on the same candidate (``simulator="both"``).
 
@@ -627,7 +621,10 @@ def combine_simulators(verdicts: dict[str, Verdict]) -> Verdict:
     """
     names = list(verdicts)
     label = {name: backend(name).LABEL for name in names}
-    judges = [n for n in names if not _golden_uncompiled(verdicts[n])] or names
+    # A golden that does not compile or run in a simulator (:func:`_golden_failure`) leaves
+    # the others to judge; one that runs but leaves its outputs undefined is unusable in
+    # every simulator (a 2-state one just cannot see it), so that verdict stands.
+    judges = [n for n in names if not verdicts[n].details.get("golden_failed")] or names
     compiled = [n for n in judges if verdicts[n].status is not Status.COMPILE_ERROR]
     if compiled:
         judges = compiled
@@ -645,6 +642,9 @@ def combine_simulators(verdicts: dict[str, Verdict]) -> Verdict:
     if notes:
         reason += f" (checked by {', '.join(label[n] for n in judges)} only; {'; '.join(notes)})"
     details = dict(chosen.details)
+    lint = [v.details["lint"] for v in verdicts.values() if "lint" in v.details]  # taken by one simulator only
+    if lint:
+        details["lint"] = lint[0]
     details["checked_by"] = judges
     details["simulators"] = {n: verdicts[n].summary()[:300] for n in names}
     details["simulators_disagree"] = bool(failing) and len(failing) < len(judges)

@@ -1,5 +1,6 @@
 """Simulator back ends behind one interface (``tools``, ``version``, ``start_compile``,
-``start_simulate``, ``NAME``, ``LABEL``, ``INSTALL_HINT``): Icarus Verilog (the default)
+``start_simulate``, ``NAME``, ``LABEL``, ``INSTALL_HINT``, ``TWO_STATE``, ``GOLDEN_RUNS``,
+``CANDIDATE_RUNS``): Icarus Verilog (the default)
 and Verilator. :func:`backend` picks one by name."""
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ def compile(workdir: Path, files: list[str], top: str, limits: Limits, ticks: in
     return start_compile(workdir, files, top, limits).wait()
 
 
+TWO_STATE = False
 GOLDEN_RUNS = ((),)
 CANDIDATE_RUNS = ((),)
 """One run each: Icarus is 4-state (X is X)."""

@@ -69,6 +69,9 @@ LONG_RUN_TICKS = 50_000
 :func:`optimization`)."""
 VERILATE_FLAGS = ("--cc", "--exe", "--main", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style",
                   "--x-assign", "0", "--x-initial", "unique")
+TWO_STATE = True
+"""No X or Z: the testbench presets its inputs (:func:`verilog_env.equiv.testbench.first_edges`)
+and X sources are filled several ways (below)."""
 GOLDEN_RUNS = (("+verilator+rand+reset+0",), ("+verilator+rand+reset+1",),
                *(("+verilator+rand+reset+2", f"+verilator+seed+{seed}") for seed in (11, 22)))
 """The golden's record is made from these runs: power-on values and undriven nets filled
@@ -156,7 +159,7 @@ def _flags(t: Tools, opt: str) -> list[str]:
     return [*CXXFLAGS, opt, f"-I{include}", f"-I{include / 'vltstd'}"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def runtime(opt: str = "-O0") -> Path:
     """The folder of the prebuilt runtime objects and precompiled header for optimisation
     level ``opt``, built on first use (once per Verilator version, compiler and flags;
