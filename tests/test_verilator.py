@@ -263,25 +263,55 @@ def test_a_long_verilator_run_reaches_a_bug_the_default_run_cannot():
     assert long[1].counterexample.tick > 200_000 and long[1].counterexample.mismatched == ["wrap"]
 
 
-def test_verilator_sees_power_on_x_by_filling_it_several_ways_but_not_z():
-    """Verilator fills power-on values differently in several runs (0s, 1s, random): a golden
-    bit that changes is a don't-care, an answer whose output rests on a power-on value
-    where the golden's is defined fails, a golden whose outputs are never defined is
-    unusable. Z has no 2-state reading: Verilator alone passes an answer that drives 0 where
-    the golden releases the bus, which Icarus refuses; "both" refuses it as a disagreement."""
+def test_verilator_fills_x_several_ways_and_leaves_z_to_icarus():
+    """Verilator fills power-on values and ``'x`` assignments differently in several runs (0s,
+    1s, random): a golden bit that changes is a don't-care, an answer whose output rests on
+    such a value where the golden's is defined fails, a golden whose outputs are never
+    defined is unusable. Z has no 2-state reading: a pass where the golden or the answer has
+    a Z literal is confirmed by Icarus, which refuses an answer that drives 0 where the
+    golden releases the bus."""
     undefined = "module TopModule(input [3:0] a, output [3:0] y);\n  reg [3:0] r;\n  assign y = r;\nendmodule\n"
     zero = undefined.replace("assign y = r;", "assign y = 4'b0000;")
-    for simulator in ("verilator", "both"):
-        verdict = check(undefined, zero, simulator)
-        assert verdict.status is Status.UNSUPPORTED and "undefined" in verdict.reason, verdict.summary()
     explicit = "module TopModule(input [3:0] a, output [3:0] y);\n  assign y = 4'bxxxx;\nendmodule\n"
-    assert check(explicit, zero, "verilator").equivalent  # an 'x assignment reads 0: invisible alone
-    assert check(explicit, zero, "both").status is Status.UNSUPPORTED
+    for simulator in ("verilator", "both"):
+        for golden in (undefined, explicit):
+            verdict = check(golden, zero, simulator)
+            assert verdict.status is Status.UNSUPPORTED and "undefined" in verdict.reason, verdict.summary()
     unreset = COUNTER.replace("if (reset) q <= 0; else ", "")  # power-on X never cleared
     assert check(COUNTER, unreset, "verilator").status is Status.MISMATCH
     tristate = "module TopModule(input en, input [3:0] a, output [3:0] y);\n  assign y = en ? a : 4'bzzzz;\nendmodule\n"
     drives_zero = tristate.replace("4'bzzzz", "4'b0000")
     assert check(tristate, drives_zero, "icarus").status is Status.MISMATCH
-    assert check(tristate, drives_zero, "verilator").equivalent  # the 2-state reading of Z
-    both = check(tristate, drives_zero, "both")
-    assert both.status is Status.MISMATCH and both.details["simulators_disagree"]
+    for simulator in ("verilator", "both"):
+        verdict = check(tristate, drives_zero, simulator)
+        assert verdict.status is Status.MISMATCH and verdict.details["simulators_disagree"], verdict.summary()
+    assert check(drives_zero, tristate, "verilator").details["checked_by"] == ["verilator", "icarus"]
+
+
+# Each answer reads a value Icarus computes as X where the golden's is defined. Verilator's
+# X fills catch a select past a vector whose index it bounds; a division by 0 (0 in Verilator)
+# is caught because a pass with such lines (Design.xz_lines) is confirmed by Icarus.
+XZ_GOLDEN = """module TopModule(input [2:0] i, input [3:0] a, input [3:0] b, output y, output [3:0] q);
+  wire [4:0] w = {1'b0, a};
+  assign y = i < 5 ? w[i] : 1'b0;
+  assign q = b == 0 ? 4'd0 : a / b;
+endmodule
+"""
+XZ_ANSWERS = {
+    "a variable index past the vector": (XZ_GOLDEN.replace("i < 5 ? w[i] : 1'b0", "w[i]"), ["verilator"]),
+    "a constant index past the vector": (XZ_GOLDEN.replace("{1'b0, a}", "{a[4], a}"), ["verilator"]),
+    "a division by 0": (XZ_GOLDEN.replace("b == 0 ? 4'd0 : a / b", "a / b"), ["verilator", "icarus"]),
+    "a modulo by 0": (XZ_GOLDEN.replace("b == 0 ? 4'd0 : a / b", "b == 0 ? a % b : a / b"), ["verilator", "icarus"]),
+}
+
+
+@pytest.mark.parametrize("name", list(XZ_ANSWERS))
+def test_what_icarus_reads_as_x_fails_under_verilator_alone(name):
+    answer, judges = XZ_ANSWERS[name]
+    assert check(XZ_GOLDEN, answer, "icarus").status is Status.MISMATCH
+    verdict = check(XZ_GOLDEN, answer, "verilator")
+    assert verdict.status is Status.MISMATCH, (name, verdict.summary())
+    assert verdict.details.get("checked_by", ["verilator"]) == judges, verdict.details
+    if len(judges) > 1:
+        assert verdict.details["simulators_disagree"] and verdict.reason.startswith("simulators disagree")
+    assert check(XZ_GOLDEN, XZ_GOLDEN, "verilator").details["checked_by"] == ["verilator", "icarus"]

@@ -371,6 +371,10 @@ def _check_designs(reference: Golden, runnable: list[tuple[int, Design, float]],
         verdict.details["seed"] = options.seed
         if undefined:
             verdict.details["golden_undefined_outputs"] = list(undefined)
+        if backend(options.simulator).TWO_STATE:  # what Icarus must confirm (checking._simulation)
+            for key, lines in (("xz_lines", design.xz_lines), ("golden_xz_lines", reference.design.xz_lines)):
+                if lines:
+                    verdict.details[key] = list(lines)
         verdicts[index] = verdict
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from pyslang import ast, syntax
+from pyslang import Diags, ast, syntax
 
 from .policy import find_violations
 from .source import (
@@ -24,6 +24,8 @@ from .source import (
 )
 
 SK = syntax.SyntaxKind
+_OUT_OF_RANGE = (Diags.IndexOOB, Diags.RangeOOB, Diags.RangeWidthOOB)
+"""pyslang's warnings for a constant select outside its vector (X in a 4-state simulator)."""
 MAX_PORT_WIDTH = 4096
 
 _RESET_NAME = re.compile(r"rst|reset|clr|clear", re.IGNORECASE)
@@ -77,6 +79,13 @@ class Design:
     """Every item of the text is a module: nothing lands in the compilation-unit scope
     (``typedef``, ``function``, ``parameter``, ``package``, ... outside a module), which a
     simulator shares between all the files of a run."""
+    xz_lines: tuple[int, ...] = ()
+    """Lines where a 4-state simulator can compute X or Z but a 2-state one (Verilator)
+    computes a number: a select that is or can be outside its vector (a constant index
+    pyslang warns about; a variable index whose type reaches past the range), a division or
+    modulo by a variable, a Z literal. (``'x`` literals and power-on values are not listed:
+    Verilator's runs fill them several ways.) A Verilator-only verdict that passes such a
+    design is confirmed by Icarus (:func:`verilog_env.checking.check_requests`)."""
 
     @property
     def inputs(self) -> list[Port]:
@@ -183,9 +192,8 @@ def analyze(
 
     instance = tops[chosen]
     ports = _ports(instance, role)
-    clocks, resets, constants = _clocks_resets_constants(
-        instance, [p.name for p in ports if p.direction == "input"]
-    )
+    clocks, resets, constants, xz = _survey(instance, [p.name for p in ports if p.direction == "input"])
+    xz |= {d.location for d in compilation.getAllDiagnostics() if d.code in _OUT_OF_RANGE}
     parameters = {
         p.name: str(getattr(p, "value", "")) for p in instance.body.parameters
     }
@@ -200,6 +208,7 @@ def analyze(
         timescale=timescale,
         constants=constants,
         self_contained=_modules_alone(source),
+        xz_lines=tuple(sorted({source.source_manager.getLineNumber(where) for where in xz})),
     )
 
 
@@ -426,10 +435,13 @@ def _first_statement(stmt):
 MAX_CONSTANTS = 64
 
 
-def _clocks_resets_constants(instance, input_names: list[str]) -> tuple[list[str], list[Reset], tuple[int, ...]]:
-    """Clocks and resets (in port order) traced to the top's inputs, and the literals used."""
+def _survey(instance, input_names: list[str]) -> tuple[list[str], list[Reset], tuple[int, ...], set]:
+    """Clocks and resets (in port order) traced to the top's inputs, the literals used, and
+    where X or Z can arise that a 2-state simulator does not see (:attr:`Design.xz_lines`;
+    source locations), in one walk of the elaborated design."""
     aliases = _Aliases()
     constants: dict[int, None] = {}
+    xz: set = set()
     top_path = {f"{instance.name}.{n}": n for n in input_names}
     clock_uses: set[str] = set()
     reset_uses: dict[str, tuple[bool, bool]] = {}  # path -> (active_high, asynchronous)
@@ -443,10 +455,15 @@ def _clocks_resets_constants(instance, input_names: list[str]) -> tuple[list[str
                     aliases.union(inner.hierarchicalPath, outer)
         elif isinstance(symbol, ast.ProceduralBlockSymbol):
             _classify_block(symbol.body, clock_uses, reset_uses)
-        elif isinstance(symbol, ast.Expression) and symbol.kind == ast.ExpressionKind.IntegerLiteral:
-            value = _constant_int(symbol)
-            if value is not None and 1 < value < 1 << 64 and len(constants) < MAX_CONSTANTS:
-                constants[value] = None
+        elif isinstance(symbol, ast.Expression):
+            if symbol.kind == ast.ExpressionKind.IntegerLiteral:
+                value = _constant_int(symbol)
+                if value is not None and 1 < value < 1 << 64 and len(constants) < MAX_CONSTANTS:
+                    constants[value] = None
+                if symbol.value.countZs():
+                    xz.add(symbol.sourceRange.start)
+            elif _may_be_xz(symbol):
+                xz.add(symbol.sourceRange.start)
         return ast.VisitAction.Advance
 
     instance.visit(visit)
@@ -467,7 +484,30 @@ def _clocks_resets_constants(instance, input_names: list[str]) -> tuple[list[str
             if asynchronous or _RESET_NAME.search(port_name):
                 resets[port_name] = Reset(port_name, active_high, asynchronous)
     ordered = [resets[name] for name in input_names if name in resets]
-    return clocks, ordered, tuple(constants)
+    return clocks, ordered, tuple(constants), xz
+
+
+def _may_be_xz(expr) -> bool:
+    """Can ``expr`` be X in a 4-state simulator for a defined operand: a select whose
+    variable index can leave the vector's range, a division or modulo by a variable?"""
+    kind = expr.kind
+    if kind == ast.ExpressionKind.BinaryOp:
+        return expr.op in (ast.BinaryOperator.Divide, ast.BinaryOperator.Mod) and expr.right.constant is None
+    if kind == ast.ExpressionKind.ElementSelect:
+        index, span = expr.selector, 1
+    elif kind == ast.ExpressionKind.RangeSelect and expr.selectionKind != ast.RangeSelectionKind.Simple:
+        index, span = expr.left, _constant_int(expr.right) or 1
+    else:
+        return False
+    if index.constant is not None:  # pyslang warns about a constant one (_OUT_OF_RANGE)
+        return False
+    while index.kind == ast.ExpressionKind.Conversion:
+        index = index.operand
+    bounds = getattr(expr.value.type, "fixedRange", None)
+    if bounds is None:
+        return True
+    bits = min(index.type.bitWidth, 64)
+    return index.type.isSigned or bounds.lower > 0 or bounds.upper < (1 << bits) - 1 + (span - 1)
 
 
 def _classify_block(body, clock_uses: set[str], reset_uses: dict[str, tuple[bool, bool]]) -> None:

@@ -24,15 +24,15 @@ the runtime compiled every time) takes about 9.5 s; here
   milliseconds at any level); long runs are built with ``-O1`` (:func:`optimization`).
 
 **Two-state semantics.** Verilator has no X or Z. ``--x-initial unique`` makes power-on
-values and undriven nets a value chosen at run time, and the same build runs several times
-with different fills (:data:`GOLDEN_RUNS`, :data:`CANDIDATE_RUNS`): a golden output bit that
-changes with the fill is X in its record (a don't-care, as in Icarus), and a candidate must
-match the record with all-0 and with all-1 fills, so an answer whose output rests on such a
-value where the golden's is defined fails. ``--x-assign 0`` makes an ``'x`` assignment 0 in
-every build (a random one would differ between the golden's build and the answer's, and
-a correct answer copying the golden's ``'x`` default could fail). What no fill reveals
-stays invisible: an ``'x`` assignment (0), an out-of-range select (0), two drivers of one
-net (one of them wins) and Z (0); ``simulator="both"`` sees them through Icarus.
+values and undriven nets, and ``--x-assign unique`` every ``'x`` in the text, a value chosen
+at run time (:data:`_X_FOLLOWS_FILL`), and the same build runs several times with different
+fills (:data:`GOLDEN_RUNS`, :data:`CANDIDATE_RUNS`): a golden output bit that changes with the
+fill is X in its record (a don't-care, as in Icarus), and a candidate must match the record
+with all-0 and with all-1 fills, so an answer whose output rests on such a value where the
+golden's is defined fails. What no fill reveals (a select whose index wraps, a division by
+0, Z, two drivers of one net) reads as a number; a pass where the answer or the golden has
+such lines is confirmed by Icarus (:attr:`verilog_env.hdl.design.Design.xz_lines`), except
+two drivers, which ``simulator="both"`` sees.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ LONG_RUN_TICKS = 50_000
 """Runs of at least this many ticks are built with ``-O1``, shorter ones with ``-O0`` (see
 :func:`optimization`)."""
 VERILATE_FLAGS = ("--cc", "--exe", "--main", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-                  "--x-assign", "0", "--x-initial", "unique")
+                  "--x-assign", "unique", "--x-initial", "unique")
 TWO_STATE = True
 """No X or Z: the testbench presets its inputs (:func:`verilog_env.equiv.testbench.first_edges`)
 and X sources are filled several ways (below)."""
@@ -81,6 +81,10 @@ CANDIDATE_RUNS = (("+verilator+rand+reset+0",), ("+verilator+rand+reset+1",))
 """A candidate must match the record in each of these runs (power-on values and undriven
 nets all 0s, then all 1s): an output that rests on such a value where the golden's is
 defined differs in one of them (random fills could agree with the golden by chance)."""
+_X_FOLLOWS_FILL = tuple(f"#define VL_SCOPED_RAND_RESET_ASSIGN_{w} VL_SCOPED_RAND_RESET_{w}" for w in "IQW")
+"""``--x-assign unique`` gives each ``'x`` in the text a value drawn once at start-up from the
+seed alone; these lines, ahead of the generated code in ``all.cpp``, make it the run's fill
+instead (``+verilator+rand+reset+0``: 0s, ``+1``: 1s, ``+2``: random), as for power-on values."""
 RUNTIME_SOURCES = ("verilated.cpp", "verilated_threads.cpp", "verilated_timing.cpp")
 _HEADER = "vlall.h"
 
@@ -247,7 +251,8 @@ def start_compile(workdir: Path, files: list[str], top: str, limits: Limits, tic
     verilate = [t.verilator, *VERILATE_FLAGS, "--top-module", top, "--prefix", PREFIX, "-Mdir", "obj", *files]
     build = [t.cxx, *_flags(t, opt), "-Iobj", "-include", str(rt / _HEADER), "all.cpp",
              *(str(rt / src.replace(".cpp", ".o")) for src in RUNTIME_SOURCES), "-o", COMPILED, "-latomic"]
-    script = (f"{_quote(verilate)} && for f in obj/*.cpp; do echo \"#include \\\"$f\\\"\"; done > all.cpp "
+    script = (f"{_quote(verilate)} && {{ printf '%s\\n' {_quote(list(_X_FOLLOWS_FILL))}; "
+              f"for f in obj/*.cpp; do echo \"#include \\\"$f\\\"\"; done; }} > all.cpp "
               f"&& {_quote(build)}")
     return sandbox.start(["/bin/sh", "-c", script], workdir, limits, log_name="compile.log",
                          env={"VERILATOR_ROOT": str(t.root)})
