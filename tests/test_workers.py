@@ -51,3 +51,73 @@ def test_a_malformed_workers_setting_is_a_one_line_error(monkeypatch, bad):
     monkeypatch.setenv(workers.WORKERS_ENV, bad)
     with pytest.raises(ValueError, match="VERILOG_ENV_WORKERS must be a positive integer"):
         check_equivalence(GOLDEN, GOLDEN)
+
+
+# --- the memory budget -----------------------------------------------------------------
+
+GiB = 1 << 30
+
+
+@pytest.mark.parametrize("text, value", [("48G", 48 * GiB), ("4096M", 4 * GiB), ("1.5GiB", 3 * GiB // 2),
+                                         ("2t", 2048 * GiB), ("1000000", 1000000)])
+def test_the_memory_budget_reads_amounts_with_units(monkeypatch, text, value):
+    monkeypatch.setenv(workers.MEMORY_ENV, text)
+    assert workers.memory_budget() == value
+
+
+def test_the_default_memory_budget_is_a_fraction_of_the_machine(monkeypatch):
+    monkeypatch.delenv(workers.MEMORY_ENV, raising=False)
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert workers.memory_budget() == int(workers.DEFAULT_MEMORY_FRACTION * physical)
+
+
+@pytest.mark.parametrize("bad", ["lots", "-1G", "0", "12X"])
+def test_a_malformed_memory_budget_is_a_one_line_error(monkeypatch, bad):
+    monkeypatch.setenv(workers.MEMORY_ENV, bad)
+    with pytest.raises(ValueError, match="VERILOG_ENV_MEMORY must be an amount of memory"):
+        check_equivalence(GOLDEN, GOLDEN)
+
+
+def test_a_pool_is_sized_within_the_budget(monkeypatch):
+    """Full limits when they fit, else each worker's cut (not below MIN_WORKER_BYTES), else
+    fewer workers, else a set-up error that says what to raise."""
+    monkeypatch.setenv(workers.WORKERS_ENV, "4")
+    spec = workers.PoolSpec("t", memory_bytes=4 * GiB, children_bytes=2 * GiB)
+    assert workers.plan_pool(spec, 64 * GiB) == workers.PoolPlan(4, 4 * GiB, 2 * GiB)
+    assert workers.plan_pool(spec, 16 * GiB) == workers.PoolPlan(4, 2 * GiB, 2 * GiB)
+    assert workers.plan_pool(spec, 8 * GiB) == workers.PoolPlan(2, 2 * GiB, 2 * GiB)
+    assert workers.plan_pool(spec, 3 * GiB + 1) == workers.PoolPlan(1, GiB + 1, 2 * GiB)
+    with pytest.raises(workers.MemoryBudgetError, match="raise VERILOG_ENV_MEMORY"):
+        workers.plan_pool(spec, 2 * GiB)
+    from verilog_env.equiv.simcheck import SIMULATION  # the README's 64-core examples
+
+    monkeypatch.setenv(workers.WORKERS_ENV, "64")
+    assert workers.plan_pool(SIMULATION.pool, 256 * GiB) == workers.PoolPlan(64, 2 * GiB, 2 * GiB)
+    assert workers.plan_pool(SIMULATION.pool, 128 * GiB).workers == 42
+
+
+def _address_space_limit() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_AS)[0]
+
+
+def test_checks_run_within_a_tight_budget_and_refuse_one_that_holds_nothing(monkeypatch):
+    """Two check workers in a 7 GiB budget: each gets 1.5 GiB of address space (its two
+    sandboxed processes hold the other 2 GiB), and checks still pass; a formal pool
+    started beside them gets nothing left and says so."""
+    monkeypatch.setenv(workers.WORKERS_ENV, "2")
+    monkeypatch.setenv(workers.MEMORY_ENV, "7G")
+    assert check_equivalence(GOLDEN, GOLDEN).status is Status.EQUIVALENT
+    wrong = GOLDEN.replace("~a", "a")
+    assert check_equivalence(GOLDEN, wrong).status is Status.MISMATCH
+    plan = workers.pool_plans()["check"]
+    assert (plan.workers, plan.worker_bytes) == (2, 3 * GiB // 2) and plan.total_bytes == 7 * GiB
+    from verilog_env.equiv.simcheck import SIMULATION
+
+    pool = workers.get_pool(SIMULATION.pool)
+    assert pool.schedule(_address_space_limit).result(timeout=30) == 3 * GiB // 2
+    from verilog_env.formal.judge import FORMAL
+
+    with pytest.raises(workers.MemoryBudgetError, match="'formal' workers"):
+        workers.get_pool(FORMAL.pool)

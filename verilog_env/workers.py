@@ -10,6 +10,15 @@ a verdict, and its own process never hangs or crashes. :func:`shutdown` stops ev
 Workers are forked: a fork starts in milliseconds and never re-runs the caller's script
 (forkserver/spawn would re-run an unguarded user script's top level in every worker).
 Workers only parse text and start sandboxed subprocesses.
+
+**Memory budget.** Every pool's workers, and the sandboxed processes each may run at once,
+share one budget: ``$VERILOG_ENV_MEMORY`` (``"48G"``, ``"4096M"``, bytes), by default
+:data:`DEFAULT_MEMORY_FRACTION` of the machine's memory. A pool starting while others
+live gets what they leave: each worker's limit is cut (never below
+:data:`MIN_WORKER_BYTES`), then, if need be, the pool has fewer workers; where not even one
+worker fits, :func:`get_pool` raises :class:`MemoryBudgetError`. Limits are address space
+(``RLIMIT_AS``; data for formal under WebAssembly), which bounds what the processes can
+hold, not what they do hold (a check worker holds about 0.2 GiB).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import atexit
 import dataclasses
 import multiprocessing
 import os
+import re
 import resource
 import threading
 from collections.abc import Callable
@@ -32,6 +42,21 @@ WORKERS_ENV = "VERILOG_ENV_WORKERS"
 several checker processes share a node (OpenRLHF starts one per rollout actor), give each
 its share of the cores (cores / processes), or their workers oversubscribe the CPUs and
 honest checks hit their timeouts."""
+
+MEMORY_ENV = "VERILOG_ENV_MEMORY"
+"""Environment variable: the memory all checker workers of this process and their sandboxed
+processes may hold together (see the module docstring). Where several checker processes
+share a node, give each its share, as with :data:`WORKERS_ENV`."""
+DEFAULT_MEMORY_FRACTION = 0.75
+"""The budget when :data:`MEMORY_ENV` is unset: this fraction of the machine's memory."""
+MIN_WORKER_BYTES = 1 << 30
+"""The smallest limit a worker is started with (a check worker maps about 0.9 GiB of address
+space after importing pyslang and numpy)."""
+
+
+class MemoryBudgetError(RuntimeError):
+    """The memory budget cannot hold one more worker (a set-up error: raise the budget)."""
+
 
 OUT_OF_MEMORY = 86
 """Exit code of a worker that ran out of memory: it leaves, a fresh one replaces it
@@ -51,6 +76,8 @@ class PoolSpec:
         ``warm`` (a scorer that loaded torch holds gigabytes of address space).
     warm: modules each worker imports when it starts.
     max_workers: the pool's size at most (default and cap: :func:`default_workers`).
+    children_bytes: what the worker's sandboxed processes may hold at once (counted in
+        the memory budget beside ``memory_bytes``).
     """
 
     name: str
@@ -59,9 +86,25 @@ class PoolSpec:
     beyond_held: bool = False
     warm: tuple[str, ...] = ()
     max_workers: int | None = None
+    children_bytes: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolPlan:
+    """How a pool was started within the memory budget."""
+
+    workers: int
+    worker_bytes: int
+    """Each worker's memory limit (``spec.memory_bytes`` or less)."""
+    children_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.workers * (self.worker_bytes + self.children_bytes)
 
 
 _pools: dict[str, pebble.ProcessPool] = {}
+_plans: dict[str, PoolPlan] = {}
 _lock = threading.Lock()
 
 
@@ -72,13 +115,51 @@ def get_pool(spec: PoolSpec) -> pebble.ProcessPool:
         if pool is None or not pool.active:
             sandbox.sweep_stale_workdirs()  # left by a process killed before it cleaned up
             kind = spec.limit_kind() if callable(spec.limit_kind) else spec.limit_kind
+            held = sum(p.total_bytes for name, p in _plans.items() if name != spec.name and name in _pools)
+            plan = _plans[spec.name] = plan_pool(spec, memory_budget() - held)
             pool = _pools[spec.name] = pebble.ProcessPool(
-                max_workers=min(spec.max_workers or default_workers(), default_workers()),
+                max_workers=plan.workers,
                 context=multiprocessing.get_context("fork"),
                 initializer=_start_worker,
-                initargs=(kind, spec.memory_bytes, spec.beyond_held, spec.warm),
+                initargs=(kind, plan.worker_bytes, spec.beyond_held, spec.warm),
             )
         return pool
+
+
+def plan_pool(spec: PoolSpec, available: int) -> PoolPlan:
+    """The pool's size and per-worker limit within ``available`` bytes: all its workers at
+    ``spec.memory_bytes`` if they fit, else each limit cut to its share (down to
+    :data:`MIN_WORKER_BYTES`), else fewer workers; :class:`MemoryBudgetError` if not one fits."""
+    workers = min(spec.max_workers or default_workers(), default_workers())
+    while workers >= 1:
+        share = available // workers - spec.children_bytes
+        if share >= MIN_WORKER_BYTES or share >= spec.memory_bytes:
+            return PoolPlan(workers, min(spec.memory_bytes, share), spec.children_bytes)
+        workers -= 1
+    need = min(spec.memory_bytes, MIN_WORKER_BYTES) + spec.children_bytes
+    raise MemoryBudgetError(
+        f"the memory budget leaves {available / 2**30:.1f} GiB for the {spec.name!r} workers, and one needs "
+        f"{need / 2**30:.1f} GiB: raise {MEMORY_ENV} (now {memory_budget() / 2**30:.1f} GiB) or stop other pools"
+    )
+
+
+def memory_budget() -> int:
+    """``$VERILOG_ENV_MEMORY`` in bytes (``"48G"``, ``"512M"``, ``"1.5T"``, plain bytes; anything
+    else is a ValueError naming it), else :data:`DEFAULT_MEMORY_FRACTION` of physical memory."""
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    if not text:
+        return int(DEFAULT_MEMORY_FRACTION * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?", text, re.IGNORECASE)
+    value = int(float(match[1]) * (1 << (10 * " KMGT".index(match[2].upper() or " ")))) if match else 0
+    if value < 1:
+        raise ValueError(f"{MEMORY_ENV} must be an amount of memory such as 48G or 4096M, got {text!r}")
+    return value
+
+
+def pool_plans() -> dict[str, PoolPlan]:
+    """How each live pool was sized (for reports and the service's health)."""
+    with _lock:
+        return {name: plan for name, plan in _plans.items() if name in _pools}
 
 
 def default_workers() -> int:

@@ -23,7 +23,7 @@ class FormalJudge:
     """A Yosys/ABC proof of each candidate (see :mod:`verilog_env.formal`)."""
 
     name = "formal"
-    pool = PoolSpec("formal", memory_bytes=4 << 30, limit_kind=_memory_limit_kind)
+    pool = PoolSpec("formal", memory_bytes=4 << 30, limit_kind=_memory_limit_kind, children_bytes=2 << 30)
 
     def require(self, settings: CheckSettings) -> None:
         from ..sim import icarus
