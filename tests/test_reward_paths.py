@@ -142,7 +142,7 @@ def _fake_scorer(calls: list[int], delay: float = 0.0):
     return scorer
 
 
-def test_batcher_merges_threads_and_event_loop_callers_into_one_call_per_golden():
+def test_batcher_merges_threads_and_event_loop_callers_into_one_call_per_settings():
     calls: list[int] = []
     batcher = Batcher(window=0.2, scorer=_fake_scorer(calls))
     service = RewardService(integrations.problem_index(), batcher=batcher)
@@ -164,7 +164,7 @@ def test_batcher_merges_threads_and_event_loop_callers_into_one_call_per_golden(
         t.join()
     batcher.close()
     assert results == {**{f"thread {i}": [1.0, 0.0] for i in range(4)}, "loop": [1.0, 0.0]}
-    assert calls == [9], calls  # one batch, one golden: one scorer call for every answer
+    assert calls == [9], calls  # one batch, one reward config and settings: one scorer call
 
 
 def test_deadline_scores_zero_and_close_fails_what_waits():

@@ -218,7 +218,7 @@ def _judge(judge: Judge, requests: Sequence[CheckRequest], settings: CheckSettin
         texts[i] = candidate
         by_golden.setdefault(key, []).append(i)
 
-    jobs: list[tuple[list[int], str, CheckOptions]] = []
+    parts: list[tuple[list[int], str, CheckOptions]] = []  # (requests, golden, options): one golden's share
     size = judge.job_size(settings, spread=len(by_golden) < workers.default_workers())
     for (golden, top, candidate_top), indices in by_golden.items():
         options = CheckOptions(
@@ -226,47 +226,76 @@ def _judge(judge: Judge, requests: Sequence[CheckRequest], settings: CheckSettin
             simulator=settings.simulator, lint=settings.lint,
         )
         step = size or len(indices)
-        jobs.extend((indices[start : start + step], golden, options) for start in range(0, len(indices), step))
+        parts.extend((indices[start : start + step], golden, options) for start in range(0, len(indices), step))
+    parts.sort(key=lambda part: -_seconds_per_golden.get((judge.name, hash(part[1])), 0.0))  # slow ones first
+    jobs = _mixed_jobs(parts, judge.mix_size(settings), workers.default_workers())
 
     in_process = not settings.isolate or workers.in_process()
 
-    def submit(group: list[int], golden: str, options: CheckOptions):
-        args = (golden, [texts[i] for i in group], options, settings)
+    def submit(job: list[tuple[list[int], str, CheckOptions]]):
+        args = ([(golden, [texts[i] for i in group], options) for group, golden, options in job], settings)
         if in_process:
             try:
                 return judge.judge(*args)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a verdict
                 return exc
         pool = workers.get_pool(judge.pool)
-        return pool.schedule(workers.guarded, args=(judge.judge, *args), timeout=judge.guard_seconds(settings, len(group)))
+        candidates = sum(len(group) for group, _, _ in job)
+        return pool.schedule(workers.guarded, args=(judge.judge, *args), timeout=judge.guard_seconds(settings, candidates))
 
-    def store(group: list[int], golden: str, options: CheckOptions, result) -> None:
+    def store(job: list[tuple[list[int], str, CheckOptions]], result) -> None:
         if isinstance(result, BaseException):
-            if len(group) > 1:  # blame nobody for a shared failure: retry one by one
-                for i in group:
-                    store([i], golden, options, _outcome(submit([i], golden, options)))
+            if len(job) > 1:  # blame nobody for a shared failure: retry each golden's part alone
+                for part in job:
+                    store([part], _outcome(submit([part])))
                 return
-            result = [_failed(result, judge)]
-        for i, verdict in zip(group, result):
-            verdicts[i] = verdict
+            group, golden, options = job[0]
+            if len(group) > 1:  # and then one by one
+                for i in group:
+                    store([([i], golden, options)], _outcome(submit([([i], golden, options)])))
+                return
+            result = [[_failed(result, judge)]]
+        for (group, _, _), part_verdicts in zip(job, result):
+            for i, verdict in zip(group, part_verdicts):
+                verdicts[i] = verdict
 
     bar = _progress(len(requests), progress, judge.name)
     bar.update(len(requests) - len(texts) - len(duplicates))
-    jobs.sort(key=lambda job: -_seconds_per_golden.get((judge.name, hash(job[1])), 0.0))
-    submitted = [(group, golden, options, submit(group, golden, options)) for group, golden, options in jobs]
-    for group, golden, options, future in submitted:
-        store(group, golden, options, _outcome(future))
-        key = (judge.name, hash(golden))
-        _seconds_per_golden.pop(key, None)  # re-insert: the dict stays in recency order
-        _seconds_per_golden[key] = max((verdicts[i].timings.get("total", 0.0) for i in group), default=0.0)
+    submitted = [(job, submit(job)) for job in jobs]
+    for job, future in submitted:
+        store(job, _outcome(future))
+        for group, golden, _ in job:
+            key = (judge.name, hash(golden))
+            _seconds_per_golden.pop(key, None)  # re-insert: the dict stays in recency order
+            _seconds_per_golden[key] = max((verdicts[i].timings.get("total", 0.0) for i in group), default=0.0)
+            bar.update(len(group))
         while len(_seconds_per_golden) > _GOLDENS_REMEMBERED:  # a long-lived server sees many goldens
             del _seconds_per_golden[next(iter(_seconds_per_golden))]
-        bar.update(len(group))
     for i, first in duplicates.items():
         verdicts[i] = copy.deepcopy(verdicts[first])
     bar.update(len(duplicates))
     bar.close()
     return verdicts  # type: ignore[return-value]
+
+
+def _mixed_jobs(parts: list, mix: int, workers_: int) -> list[list]:
+    """``parts`` (one golden's requests each) packed into jobs: consecutive parts smaller than
+    ``mix`` candidates share a job of at most ``mix`` (one simulator run for several
+    goldens, :func:`verilog_env.equiv.simcheck.check_mixed`), and never so many that fewer
+    jobs than ``workers_`` are left to keep every core busy."""
+    total = sum(len(group) for group, _, _ in parts)
+    mix = min(mix, -(-total // max(1, workers_)))
+    jobs: list[list] = []
+    load = 0
+    for part in parts:
+        n = len(part[0])
+        if jobs and n < mix and load + n <= mix and len(jobs[-1][0][0]) < mix:
+            jobs[-1].append(part)
+            load += n
+        else:
+            jobs.append([part])
+            load = n
+    return jobs
 
 
 def _as_text(source: object, role: str) -> str | Verdict:

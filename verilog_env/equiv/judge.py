@@ -7,10 +7,11 @@ both start from the same prepared golden and candidates (:mod:`.prepare`). Addin
 is adding a file with an object of this shape and naming it in
 :data:`verilog_env.checking.JUDGES`.
 
-Contract of :meth:`Judge.judge`: one :class:`~.verdict.Verdict` per candidate, in order;
-a bad design is a verdict, never an exception (an exception, a hang past
-:meth:`Judge.guard_seconds` or a dead worker is turned into a verdict by the front door);
-a candidate's verdict never depends on the other candidates of the batch.
+Contract of :meth:`Judge.judge`: for each part of the job (a golden and its candidates),
+one :class:`~.verdict.Verdict` per candidate, in order; a bad design is a verdict, never an
+exception (an exception, a hang past :meth:`Judge.guard_seconds` or a dead worker is turned
+into a verdict by the front door); a candidate's verdict never depends on the other
+candidates of the job, of its golden or of another.
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ class Judge(Protocol):
         """Candidates of one golden per job (``None``: all of them). ``spread``: there are
         fewer goldens than workers, so smaller jobs keep every core busy."""
 
+    def mix_size(self, settings: CheckSettings) -> int:
+        """Candidates of *different* goldens one job may hold (1: a job is one golden's)."""
+
     def guard_seconds(self, settings: CheckSettings, candidates: int) -> float:
         """Seconds after which a job of ``candidates`` candidates is presumed stuck."""
 
-    def judge(self, golden: str, candidates: list[str], options: CheckOptions, settings: CheckSettings) -> list[Verdict]:
-        """The verdicts of ``candidates`` against ``golden`` (runs in a worker)."""
+    def judge(self, parts: list[tuple[str, list[str], CheckOptions]], settings: CheckSettings) -> list[list[Verdict]]:
+        """The verdicts of each part's candidates against its golden (runs in a worker)."""

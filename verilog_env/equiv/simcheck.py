@@ -340,14 +340,148 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions, batch
     return verdicts  # type: ignore[return-value]
 
 
+MIX_CANDIDATES = 24
+"""Candidates of different goldens in one mixed run at most (:func:`check_mixed`)."""
+
+
+@dataclasses.dataclass
+class _Part:
+    """One golden's share of a mixed run (:func:`check_mixed`)."""
+
+    reference: Golden
+    trace: GoldenTrace
+    options: CheckOptions
+    stim: Stimulus
+    ticks: int
+    runnable: list[tuple[int, Design, float]]
+    verdicts: list[Verdict | None]
+
+
+def check_mixed(parts: list[tuple[str, list[str], CheckOptions]], batch_size: int = 8,
+                mix: int = MIX_CANDIDATES) -> list[list[Verdict]]:
+    """Check several goldens' candidates (``parts``: golden, candidates, options), putting
+    candidates of *different* goldens into one simulator run, up to ``batch_size`` a run:
+    one compile and one simulation instead of one per golden, each golden's testbench
+    driving its own candidates against its own record (:func:`_simulate_mixed`).
+
+    Only what would share a run anyway does: goldens already recorded in this worker,
+    candidates made of modules alone, a simulator that takes several root modules
+    (:data:`verilog_env.sim.icarus.MULTI_TOP`). Everything else, and every part of a mixed
+    run that fails, is checked as :func:`check_batch` checks it, so a verdict never
+    depends on what shared its run.
+    """
+    out: list[list[Verdict] | None] = [None] * len(parts)
+    ready: list[tuple[int, _Part]] = []
+    for i, (golden, candidates, options) in enumerate(parts):
+        reference = analyze_golden(golden, options.top)
+        trace = None
+        if len(parts) > 1 and getattr(backend(options.simulator), "MULTI_TOP", False) and isinstance(reference, Golden):
+            trace = record_golden(reference, reference.stimulus(options), reference.ticks(options), options,
+                                  _trace_key(golden, options))  # cached, or recorded alone now
+        if not isinstance(trace, GoldenTrace):  # alone (a golden that cannot be recorded: its verdicts)
+            out[i] = check_batch(golden, candidates, options, batch_size)
+            continue
+        started = time.perf_counter()
+        part = _Part(reference, trace, options, reference.stimulus(options), reference.ticks(options), [],
+                     [None] * len(candidates))
+        for index, text in enumerate(candidates):
+            t0 = time.perf_counter()
+            design = prepare_candidate(text, reference, options)
+            if isinstance(design, Verdict):
+                part.verdicts[index] = design
+            else:
+                part.runnable.append((index, design, time.perf_counter() - t0))
+        if all(design.self_contained for _, design, _ in part.runnable) and 0 < len(part.runnable) < batch_size:
+            ready.append((i, part))
+        else:  # alone, or with its own batches
+            if part.runnable:
+                _check_designs(reference, part.runnable, part.stim, part.ticks, _Recorded(trace), options,
+                               batch_size, part.verdicts)
+            out[i] = _finished(part.verdicts, started)
+    runs: list[list[tuple[int, _Part]]] = []
+    for entry in ready:
+        size = len(entry[1].runnable)
+        if runs and sum(len(p.runnable) for _, p in runs[-1]) + size <= mix:
+            runs[-1].append(entry)
+        else:
+            runs.append([entry])
+    for run in runs:
+        started = time.perf_counter()
+        shared = _simulate_mixed([part for _, part in run]) if len(run) > 1 else None
+        for k, (i, part) in enumerate(run):
+            _check_designs(part.reference, part.runnable, part.stim, part.ticks, _Recorded(part.trace), part.options,
+                           batch_size, part.verdicts, simulated=shared[k] if shared else None)
+            out[i] = _finished(part.verdicts, started)
+    return out  # type: ignore[return-value]
+
+
+def _finished(verdicts: list[Verdict | None], started: float) -> list[Verdict]:
+    total = time.perf_counter() - started
+    for verdict in verdicts:
+        verdict.timings.setdefault("total", total)
+    return verdicts  # type: ignore[return-value]
+
+
+def _simulate_mixed(parts: list[_Part]) -> list[list[Verdict]] | None:
+    """One compile and one simulation of every part's candidates, each part's testbench
+    (its own nonce, files and record) driving its own; ``None`` when the run or any part
+    of it did not finish cleanly (nobody is blamed: the caller checks each part alone)."""
+    options = parts[0].options
+    simulator = backend(options.simulator)
+    limits = options.limits()
+    join, join_text = testbench.join_module(secrets.token_hex(8), len(parts))
+    timings: dict[str, float] = {}
+    with Workdir() as workdir:
+        (workdir / "join.v").write_text(join_text)
+        files, tops, nonces, counted = ["join.v"], [join], [], 0
+        for j, part in enumerate(parts):
+            nonce = secrets.token_hex(8)
+            nonces.append(nonce)
+            design_of_golden = part.reference.design
+            stimulus_file, expected_file, _ = testbench.part_files(j)
+            names = [candidate_prefix(k, nonce) + d.top for k, (_, d, _) in enumerate(part.runnable)]
+            (workdir / f"tb{j}.v").write_text(testbench.candidate_testbench(
+                design_of_golden, names, part.stim.ports, part.ticks, options.seed, nonce,
+                _preset(options, design_of_golden, part.stim), part=j, join=join))
+            if part.stim.ports:
+                (workdir / stimulus_file).write_text(part.stim.hex_lines)
+            (workdir / expected_file).write_text(part.trace.expected_hex)
+            files.append(f"tb{j}.v")
+            tops.append(testbench.module_name(nonce))
+            for k, (_, design, _) in enumerate(part.runnable):
+                name = f"candidate{counted}.v"
+                (workdir / name).write_text(prefix_modules(design, candidate_prefix(k, nonce)))
+                files.append(name)
+                counted += 1
+        compiled = simulator.start_compile(workdir, files, tops, limits).wait()
+        timings["compile"] = compiled.seconds
+        if not compiled.ok:
+            return None
+        wall = min(limits.wall_seconds, 2.0 + 20 * sum(part.trace.seconds for part in parts))
+        sim_limits = dataclasses.replace(limits, wall_seconds=wall)
+        sim = simulator.simulate(workdir, sim_limits)
+        timings["simulate"] = sim.seconds
+        timings["golden"] = 0.0
+        results = [_read(workdir / testbench.part_files(j)[2]) for j in range(len(parts))]
+    out = []
+    for part, nonce, text in zip(parts, nonces, results):
+        verdicts = _run_verdicts(sim, text, nonce, part.reference.design, [d for _, d, _ in part.runnable], part.trace,
+                                 part.stim, part.ticks, part.options, sim_limits, timings, single=False)
+        if verdicts is None:
+            return None
+        out.append(verdicts)
+    return out
+
+
 def _check_designs(reference: Golden, runnable: list[tuple[int, Design, float]], stim: Stimulus, ticks: int,
                    golden: Recording | _Recorded, options: CheckOptions, batch_size: int,
-                   verdicts: list[Verdict | None]) -> None:
+                   verdicts: list[Verdict | None], simulated: list[Verdict] | None = None) -> None:
     """Simulate the analysed candidates (``runnable``: index, design, analysis seconds) and
-    put their verdicts into ``verdicts``."""
+    put their verdicts into ``verdicts`` (``simulated``: their verdicts from a run shared
+    with other goldens' candidates, :func:`check_mixed`; nothing more is simulated)."""
     designs = [design for _, design, _ in runnable]
-    results: dict[int, Verdict] = {}
-    shared = [k for k, d in enumerate(designs) if d.self_contained]
+    results: dict[int, Verdict] = dict(enumerate(simulated or ()))
+    shared = [k for k, d in enumerate(designs) if d.self_contained and k not in results]
     size = max(1, batch_size)
     for group in (shared[i : i + size] for i in range(0, len(shared), size)):
         if len(group) > 1:
@@ -600,8 +734,11 @@ class SimulationJudge:
         # back to one run per candidate.
         return 2 * settings.timeout * (1 + (candidates if candidates > 1 else 0)) + 10
 
-    def judge(self, golden: str, candidates: list[str], options: CheckOptions, settings: CheckSettings) -> list[Verdict]:
-        return check_batch(golden, candidates, options, settings.batch_size)
+    def judge(self, parts: list[tuple[str, list[str], CheckOptions]], settings: CheckSettings) -> list[list[Verdict]]:
+        return check_mixed(parts, settings.batch_size, self.mix_size(settings))
+
+    def mix_size(self, settings: CheckSettings) -> int:
+        return MIX_CANDIDATES if getattr(backend(settings.simulator), "MULTI_TOP", False) else 1
 
 
 SIMULATION = SimulationJudge()

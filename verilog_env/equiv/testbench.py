@@ -78,6 +78,8 @@ def _testbench(
     loop_condition: str,
     finish: list[str],
     preset: dict[str, int] | None = None,
+    stimulus_file: str = STIMULUS_FILE,
+    end: str = "$finish;",
 ) -> str:
     """The shared skeleton: ports, instances, stimulus replay, clocks; hooks for the rest.
 
@@ -122,7 +124,7 @@ def _testbench(
     schedule = clock_schedule(list(design.clocks), seed)
     lines.append("  initial begin")
     if stim_width:
-        lines.append(f'    $readmemh("{STIMULUS_FILE}", stim);')
+        lines.append(f'    $readmemh("{stimulus_file}", stim);')
     lines += [f"    i_{name} = 1'b0;" for name, _, _ in schedule]
     lines += setup  # (sets the gates to 0 first)
     lines += forward([name for name, _, _ in schedule], "    ")
@@ -145,7 +147,7 @@ def _testbench(
         lines.append("      #8;")
     lines.append("    end")
     lines += finish
-    lines += ["    $finish;", "  end", "endmodule"]
+    lines += [f"    {end}", "  end", "endmodule"]
     return "\n".join(lines) + "\n"
 
 
@@ -220,8 +222,14 @@ def candidate_testbench(
     seed: int,
     nonce: str,
     preset: dict[str, int] | None = None,
+    part: int | None = None,
+    join: str | None = None,
 ) -> str:
     """Drive the candidates together and compare each with the golden's record every tick.
+
+    ``part`` and ``join``: one of several testbenches (of different goldens) in one run;
+    its files carry the part's number (:func:`part_files`), and at its end it counts down
+    the ``join`` module (:func:`join_module`), which ends the run after the last one.
 
     The record (``expect.hex``, see :func:`expected_hex`) holds, per tick, the golden's Z
     mask, 0/1 mask and 0/1 values. A candidate equal to the golden's exact 4-state value
@@ -237,7 +245,8 @@ def candidate_testbench(
         f"  reg [{3 * width - 1}:0] expected [0:{ticks - 1}];",
     ]
     declarations += [f"  reg failed{k};" for k in range(n)]
-    setup = [f'    $readmemh("{EXPECTED_FILE}", expected);', f'    results = $fopen("{RESULTS_FILE}", "w");',
+    stimulus_file, expected_file, results_file = part_files(part)
+    setup = [f'    $readmemh("{expected_file}", expected);', f'    results = $fopen("{results_file}", "w");',
              f"    alive = {n};"]
     setup += [f"    failed{k} = 0;" for k in range(n)]
     # With several candidates, each has gated inputs: one that failed is frozen.
@@ -279,7 +288,25 @@ def candidate_testbench(
         loop_condition=" && alive > 0",
         finish=finish,
         preset=preset,
+        stimulus_file=stimulus_file,
+        end="$finish;" if join is None else f"{join}.left = {join}.left - 1;",
     )
+
+
+def part_files(part: int | None) -> tuple[str, str, str]:
+    """The stimulus, record and results files of a testbench (``part``: its number in a
+    run of several, or ``None`` alone)."""
+    if part is None:
+        return STIMULUS_FILE, EXPECTED_FILE, RESULTS_FILE
+    return tuple(name.replace(".", f"{part}.", 1) for name in (STIMULUS_FILE, EXPECTED_FILE, RESULTS_FILE))
+
+
+def join_module(nonce: str, parts: int) -> tuple[str, str]:
+    """(name, text) of the module that ends a run of ``parts`` testbenches once each has
+    counted it down (a testbench alone ends the run itself)."""
+    name = f"verilog_env_join_{nonce}"
+    return name, (f"module {name};\n  integer left = {parts};\n"
+                  f"  initial begin\n    wait (left == 0);\n    $finish;\n  end\nendmodule\n")
 
 
 def expected_hex(chars: np.ndarray) -> str:

@@ -40,10 +40,14 @@ class FormalJudge:
         # each) and compiling a proof's candidate.
         return candidates * (4 * settings.budget + 12 * settings.timeout + 30)
 
-    def judge(self, golden: str, candidates: list[str], options: CheckOptions, settings: CheckSettings) -> list[Verdict]:
+    def mix_size(self, settings: CheckSettings) -> int:
+        return 1
+
+    def judge(self, parts: list[tuple[str, list[str], CheckOptions]], settings: CheckSettings) -> list[list[Verdict]]:
         # With method="both" simulation compiled the candidate already.
         formal = FormalOptions(budget=settings.budget, compile_candidate=settings.method == "formal")
-        return [formal_check(golden, candidate, options, formal) for candidate in candidates]
+        return [[formal_check(golden, candidate, options, formal) for candidate in candidates]
+                for golden, candidates, options in parts]
 
 
 FORMAL = FormalJudge()

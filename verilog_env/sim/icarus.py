@@ -57,10 +57,16 @@ def simulate(workdir: Path, limits: Limits, args: tuple[str, ...] = ()) -> RunRe
     return start_simulate(workdir, limits, args).wait()
 
 
-def start_compile(workdir: Path, files: list[str], top: str, limits: Limits, ticks: int = 0) -> sandbox.Process:
-    """:func:`compile`, started without waiting (``.wait()`` gives its result)."""
+MULTI_TOP = True
+"""One run may hold several testbenches (``top`` a list of root modules)."""
+
+
+def start_compile(workdir: Path, files: list[str], top: str | list[str], limits: Limits, ticks: int = 0) -> sandbox.Process:
+    """:func:`compile`, started without waiting (``.wait()`` gives its result); ``top`` may
+    name several root modules (:data:`MULTI_TOP`)."""
     iverilog, _ = tools()
-    return sandbox.start([iverilog, "-g2012", "-o", COMPILED, "-s", top, *files], workdir, limits, log_name="compile.log")
+    roots = [x for name in ([top] if isinstance(top, str) else top) for x in ("-s", name)]
+    return sandbox.start([iverilog, "-g2012", "-o", COMPILED, *roots, *files], workdir, limits, log_name="compile.log")
 
 
 def start_simulate(workdir: Path, limits: Limits, args: tuple[str, ...] = ()) -> sandbox.Process:

@@ -69,6 +69,8 @@ LONG_RUN_TICKS = 50_000
 :func:`optimization`)."""
 VERILATE_FLAGS = ("--cc", "--exe", "--main", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style",
                   "--x-assign", "unique", "--x-initial", "unique")
+MULTI_TOP = False
+"""One testbench a build (Verilator takes one root module)."""
 TWO_STATE = True
 """No X or Z: the testbench presets its inputs (:func:`verilog_env.equiv.testbench.first_edges`)
 and X sources are filled several ways (below)."""
