@@ -3,7 +3,10 @@
 Every caller (the environment, :func:`~verilog_env.score_many`, the reward service,
 the CLI, benchmarks, trainers) comes through here with one
 :class:`~verilog_env.CheckSettings`. This module dedupes requests, groups them by golden,
-hands the groups to the judges named by ``settings.method`` (:data:`JUDGES`:
+packs small groups of different goldens into shared jobs where the judge can run them
+together (:func:`_mixed_jobs`; simulation runs them in one simulator run, see
+:func:`verilog_env.equiv.simcheck.check_mixed`), hands the jobs to the judges named by
+``settings.method`` (:data:`JUDGES`:
 simulation and formal verification, peers implementing
 :class:`verilog_env.equiv.judge.Judge`) in their worker pools (:mod:`verilog_env.workers`),
 and turns every failure of a job (a hang, a dead worker, an exception) into a verdict.
