@@ -8,7 +8,8 @@ from shared_data import shared_benchmarks
 # Test files that need OpenRLHF (and Ray, vLLM, DeepSpeed). `make test` runs them in
 # .venv-openrlhf, where scripts/install_openrlhf_cpu.sh installed those without CUDA, and
 # every other test in .venv, which must not hold that partial vLLM (TRL would import it).
-OPENRLHF_ONLY = ("test_openrlhf_plugins.py", "test_openrlhf_launcher_check.py", "test_partial_vllm.py")
+OPENRLHF_ONLY = ("test_openrlhf_plugins.py", "test_openrlhf_launcher_check.py", "test_partial_vllm.py",
+                 "test_openrlhf_replicas.py")
 REQUIRE_OPENRLHF = "VERILOG_ENV_REQUIRE_OPENRLHF"
 # Which of the two sets to run: "main" (all but OPENRLHF_ONLY), "openrlhf" (only those), or
 # unset (all this interpreter can import). An environment variable, not a -m expression, so

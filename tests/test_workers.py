@@ -82,18 +82,27 @@ def test_a_pool_is_sized_within_the_budget(monkeypatch):
     """Full limits when they fit, else each worker's cut (not below MIN_WORKER_BYTES), else
     fewer workers, else a set-up error that says what to raise."""
     monkeypatch.setenv(workers.WORKERS_ENV, "4")
-    spec = workers.PoolSpec("t", memory_bytes=4 * GiB, children_bytes=2 * GiB)
-    assert workers.plan_pool(spec, 64 * GiB) == workers.PoolPlan(4, 4 * GiB, 2 * GiB)
-    assert workers.plan_pool(spec, 16 * GiB) == workers.PoolPlan(4, 2 * GiB, 2 * GiB)
-    assert workers.plan_pool(spec, 8 * GiB) == workers.PoolPlan(2, 2 * GiB, 2 * GiB)
-    assert workers.plan_pool(spec, 3 * GiB + 1) == workers.PoolPlan(1, GiB + 1, 2 * GiB)
+    spec = workers.PoolSpec("t", memory_bytes=4 * GiB)
+    assert workers.plan_pool(spec, 64 * GiB) == workers.PoolPlan(4, 4 * GiB)
+    assert workers.plan_pool(spec, 8 * GiB) == workers.PoolPlan(4, 2 * GiB)
+    assert workers.plan_pool(spec, 3 * GiB) == workers.PoolPlan(3, GiB)
+    assert workers.plan_pool(spec, GiB + 1) == workers.PoolPlan(1, GiB + 1)
     with pytest.raises(workers.MemoryBudgetError, match="raise VERILOG_ENV_MEMORY"):
-        workers.plan_pool(spec, 2 * GiB)
-    from verilog_env.equiv.simcheck import SIMULATION  # the README's 64-core examples
+        workers.plan_pool(spec, GiB - 1)
+
+
+def test_pools_share_the_budget_by_what_they_ask(monkeypatch):
+    """The README's 64-core example: check and formal workers (4 GiB each asked) under a
+    256 GiB budget get 128 GiB each, so 64 workers of 2 GiB each, whichever starts first."""
+    from verilog_env.equiv.simcheck import SIMULATION
+    from verilog_env.formal.judge import FORMAL
 
     monkeypatch.setenv(workers.WORKERS_ENV, "64")
-    assert workers.plan_pool(SIMULATION.pool, 256 * GiB) == workers.PoolPlan(64, 2 * GiB, 2 * GiB)
-    assert workers.plan_pool(SIMULATION.pool, 128 * GiB).workers == 42
+    monkeypatch.setenv(workers.MEMORY_ENV, "256G")
+    assert {"check", "formal"} <= set(workers._declared)
+    share = 256 * GiB * SIMULATION.pool.demand // sum(s.demand for s in workers._declared.values())
+    assert workers.plan_pool(SIMULATION.pool, share) == workers.PoolPlan(64, 2 * GiB)
+    assert workers.plan_pool(FORMAL.pool, 128 * GiB) == workers.PoolPlan(64, 2 * GiB)
 
 
 def _address_space_limit() -> int:
@@ -102,22 +111,21 @@ def _address_space_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_AS)[0]
 
 
-def test_checks_run_within_a_tight_budget_and_refuse_one_that_holds_nothing(monkeypatch):
-    """Two check workers in a 7 GiB budget: each gets 1.5 GiB of address space (its two
-    sandboxed processes hold the other 2 GiB), and checks still pass; a formal pool
-    started beside them gets nothing left and says so."""
+def test_checks_run_within_a_tight_budget_and_refuse_a_pool_that_gets_nothing(monkeypatch):
+    """Two check workers whose share of a 6 GiB budget is 3 GiB: each gets 1.5 GiB of address
+    space, and checks still pass; a pool asking more than is left is refused, saying so."""
     monkeypatch.setenv(workers.WORKERS_ENV, "2")
-    monkeypatch.setenv(workers.MEMORY_ENV, "7G")
+    monkeypatch.setenv(workers.MEMORY_ENV, "6G")
     assert check_equivalence(GOLDEN, GOLDEN).status is Status.EQUIVALENT
     wrong = GOLDEN.replace("~a", "a")
     assert check_equivalence(GOLDEN, wrong).status is Status.MISMATCH
     plan = workers.pool_plans()["check"]
-    assert (plan.workers, plan.worker_bytes) == (2, 3 * GiB // 2) and plan.total_bytes == 7 * GiB
+    assert (plan.workers, plan.worker_bytes) == (2, 3 * GiB // 2), plan
     from verilog_env.equiv.simcheck import SIMULATION
 
     pool = workers.get_pool(SIMULATION.pool)
     assert pool.schedule(_address_space_limit).result(timeout=30) == 3 * GiB // 2
-    from verilog_env.formal.judge import FORMAL
-
-    with pytest.raises(workers.MemoryBudgetError, match="'formal' workers"):
-        workers.get_pool(FORMAL.pool)
+    monkeypatch.setenv(workers.MEMORY_ENV, "3.5G")  # 0.5 GiB left beside the running check pool
+    with pytest.raises(workers.MemoryBudgetError, match="0.5 GiB for the 'greedy' workers.*raise VERILOG_ENV_MEMORY"):
+        workers.get_pool(workers.PoolSpec("greedy", memory_bytes=8 * GiB, max_workers=1))
+    workers._declared.pop("greedy", None)

@@ -329,7 +329,8 @@ def _failed(exc: BaseException, judge: Judge) -> Verdict:
     if workers.out_of_memory(exc):
         # The worker's memory limit stopped the analysis (pyslang raises std::bad_alloc
         # as MemoryError): the design, not the checker, is at fault.
-        limit = judge.pool.memory_bytes // 2**20
+        plan = workers.pool_plans().get(judge.pool.name)
+        limit = (plan.worker_bytes if plan else judge.pool.memory_bytes) // 2**20
         return Verdict(Status.REJECTED, f"analysing the design exceeded the checker's {limit} MiB memory limit")
     if isinstance(exc, pebble.ProcessExpired):
         return Verdict(Status.INTERNAL_ERROR, f"checker worker died (exit code {exc.exitcode}) on this input")

@@ -11,14 +11,16 @@ Workers are forked: a fork starts in milliseconds and never re-runs the caller's
 (forkserver/spawn would re-run an unguarded user script's top level in every worker).
 Workers only parse text and start sandboxed subprocesses.
 
-**Memory budget.** Every pool's workers, and the sandboxed processes each may run at once,
-share one budget: ``$VERILOG_ENV_MEMORY`` (``"48G"``, ``"4096M"``, bytes), by default
-:data:`DEFAULT_MEMORY_FRACTION` of the machine's memory. A pool starting while others
-live gets what they leave: each worker's limit is cut (never below
+**Memory budget.** The workers of all pools share one budget: ``$VERILOG_ENV_MEMORY``
+(``"48G"``, ``"4096M"``, bytes), by default the machine's memory. Each pool may take its
+share, in proportion to what it asks for (workers x limit) among the pools declared in
+this process (:func:`declare`; the checker declares simulation and formal), and never more
+than the pools already running leave. Within it each worker's limit is cut (never below
 :data:`MIN_WORKER_BYTES`), then, if need be, the pool has fewer workers; where not even one
 worker fits, :func:`get_pool` raises :class:`MemoryBudgetError`. Limits are address space
-(``RLIMIT_AS``; data for formal under WebAssembly), which bounds what the processes can
-hold, not what they do hold (a check worker holds about 0.2 GiB).
+(``RLIMIT_AS``; data for formal under WebAssembly), which bounds what a worker can hold,
+not what it does hold (a check worker holds about 0.2 GiB). A worker's simulator and
+prover processes have limits of their own (1-2 GiB each, one or two at a time).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ MEMORY_ENV = "VERILOG_ENV_MEMORY"
 """Environment variable: the memory all checker workers of this process and their sandboxed
 processes may hold together (see the module docstring). Where several checker processes
 share a node, give each its share, as with :data:`WORKERS_ENV`."""
-DEFAULT_MEMORY_FRACTION = 0.75
+DEFAULT_MEMORY_FRACTION = 1.0
 """The budget when :data:`MEMORY_ENV` is unset: this fraction of the machine's memory."""
 MIN_WORKER_BYTES = 1 << 30
 """The smallest limit a worker is started with (a check worker maps about 0.9 GiB of address
@@ -76,8 +78,6 @@ class PoolSpec:
         ``warm`` (a scorer that loaded torch holds gigabytes of address space).
     warm: modules each worker imports when it starts.
     max_workers: the pool's size at most (default and cap: :func:`default_workers`).
-    children_bytes: what the worker's sandboxed processes may hold at once (counted in
-        the memory budget beside ``memory_bytes``).
     """
 
     name: str
@@ -86,7 +86,11 @@ class PoolSpec:
     beyond_held: bool = False
     warm: tuple[str, ...] = ()
     max_workers: int | None = None
-    children_bytes: int = 0
+
+    @property
+    def demand(self) -> int:
+        """What the pool asks of the memory budget: its workers at their full limit."""
+        return min(self.max_workers or default_workers(), default_workers()) * self.memory_bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,15 +100,22 @@ class PoolPlan:
     workers: int
     worker_bytes: int
     """Each worker's memory limit (``spec.memory_bytes`` or less)."""
-    children_bytes: int
 
     @property
     def total_bytes(self) -> int:
-        return self.workers * (self.worker_bytes + self.children_bytes)
+        return self.workers * self.worker_bytes
 
 
 _pools: dict[str, pebble.ProcessPool] = {}
 _plans: dict[str, PoolPlan] = {}
+_declared: dict[str, PoolSpec] = {}
+
+
+def declare(spec: PoolSpec) -> PoolSpec:
+    """Make ``spec`` known to the memory budget before its pool starts (its share is kept
+    for it); returns ``spec``."""
+    _declared[spec.name] = spec
+    return spec
 _lock = threading.Lock()
 
 
@@ -115,8 +126,11 @@ def get_pool(spec: PoolSpec) -> pebble.ProcessPool:
         if pool is None or not pool.active:
             sandbox.sweep_stale_workdirs()  # left by a process killed before it cleaned up
             kind = spec.limit_kind() if callable(spec.limit_kind) else spec.limit_kind
+            _declared[spec.name] = spec
+            budget = memory_budget()
             held = sum(p.total_bytes for name, p in _plans.items() if name != spec.name and name in _pools)
-            plan = _plans[spec.name] = plan_pool(spec, memory_budget() - held)
+            share = budget * spec.demand // max(1, sum(s.demand for s in _declared.values()))
+            plan = _plans[spec.name] = plan_pool(spec, min(share, budget - held))
             pool = _pools[spec.name] = pebble.ProcessPool(
                 max_workers=plan.workers,
                 context=multiprocessing.get_context("fork"),
@@ -131,15 +145,15 @@ def plan_pool(spec: PoolSpec, available: int) -> PoolPlan:
     ``spec.memory_bytes`` if they fit, else each limit cut to its share (down to
     :data:`MIN_WORKER_BYTES`), else fewer workers; :class:`MemoryBudgetError` if not one fits."""
     workers = min(spec.max_workers or default_workers(), default_workers())
+    least = min(spec.memory_bytes, MIN_WORKER_BYTES)
     while workers >= 1:
-        share = available // workers - spec.children_bytes
-        if share >= MIN_WORKER_BYTES or share >= spec.memory_bytes:
-            return PoolPlan(workers, min(spec.memory_bytes, share), spec.children_bytes)
+        share = available // workers
+        if share >= least:
+            return PoolPlan(workers, min(spec.memory_bytes, share))
         workers -= 1
-    need = min(spec.memory_bytes, MIN_WORKER_BYTES) + spec.children_bytes
     raise MemoryBudgetError(
         f"the memory budget leaves {available / 2**30:.1f} GiB for the {spec.name!r} workers, and one needs "
-        f"{need / 2**30:.1f} GiB: raise {MEMORY_ENV} (now {memory_budget() / 2**30:.1f} GiB) or stop other pools"
+        f"{least / 2**30:.1f} GiB: raise {MEMORY_ENV} (now {memory_budget() / 2**30:.1f} GiB) or stop other pools"
     )
 
 

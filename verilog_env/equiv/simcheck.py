@@ -31,7 +31,7 @@ from ..hdl.design import Design, DesignError
 from ..hdl.rename import prefix_modules
 from ..sim import SIMULATORS, backend
 from ..sim.sandbox import Limits, RunResult, Workdir
-from ..workers import PoolSpec
+from ..workers import PoolSpec, declare
 from . import diagnostics, testbench
 from .prepare import (
     GOLDEN_PREFIX,
@@ -708,11 +708,10 @@ class SimulationJudge:
     """Seeded random simulation in Icarus Verilog (see the module docstring)."""
 
     name = "sim"
-    pool = PoolSpec("check", memory_bytes=4 << 30, children_bytes=2 * (CheckOptions.memory_mb << 20))
+    pool = declare(PoolSpec("check", memory_bytes=4 << 30))
     """4 GiB of address space per worker (less where the memory budget is tighter:
     :mod:`verilog_env.workers`): a design that makes elaboration blow up fails there (the
-    worker dies and is replaced) instead of exhausting the machine. Its sandboxed
-    processes (a golden simulating while candidates compile) hold up to 1 GiB each."""
+    worker dies and is replaced) instead of exhausting the machine."""
 
     def require(self, settings: CheckSettings) -> None:
         # A missing simulator is a set-up error, not a verdict; Verilator's runtime is

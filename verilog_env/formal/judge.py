@@ -8,7 +8,7 @@ import resource
 from ..equiv.prepare import CheckOptions
 from ..equiv.settings import CheckSettings
 from ..equiv.verdict import Verdict
-from ..workers import PoolSpec
+from ..workers import PoolSpec, declare
 from .check import FormalOptions, formal_check
 from .yosys import tools
 
@@ -23,7 +23,7 @@ class FormalJudge:
     """A Yosys/ABC proof of each candidate (see :mod:`verilog_env.formal`)."""
 
     name = "formal"
-    pool = PoolSpec("formal", memory_bytes=4 << 30, limit_kind=_memory_limit_kind, children_bytes=2 << 30)
+    pool = declare(PoolSpec("formal", memory_bytes=4 << 30, limit_kind=_memory_limit_kind))
 
     def require(self, settings: CheckSettings) -> None:
         from ..sim import icarus

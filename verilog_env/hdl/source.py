@@ -177,6 +177,8 @@ def canonical_text(source: ParsedSource, timescale: str) -> str:
 
 def timescale_of(source: ParsedSource) -> str:
     """The source's ``timescale`` directive (one value at most), or the default."""
+    if "timescale" not in source.text:  # no directive, nor a macro that holds one: skip the walk
+        return DEFAULT_TIMESCALE
     values = set()
 
     def visit(node):
