@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from openrlhf.utils.agent import SingleTurnAgentExecutor
-from test_service_replicas import CASES, PROBLEM, PROMPT, remote_url, replicas, requests_served  # noqa: F401
+from test_service_replicas import CASES, PROBLEM, PROMPT, remote_url, replicas, requests_served  # noqa: F401, F811
 
 
 def test_openrlhf_executor_rotates_over_comma_separated_urls(replicas):

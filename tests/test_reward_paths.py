@@ -18,7 +18,7 @@ import pytest
 from formal_trap import BOTH, LABEL, PROBLEM, RIGHT_RESPONSE, TRAP_RESPONSE
 
 import verilog_env.integrations as integrations
-from verilog_env import CheckSettings, formal
+from verilog_env import CheckSettings, formal, load_suite
 from verilog_env.reward import RewardConfig, Score, parse_response
 from verilog_env.service import LOG_KEYS, Batcher, RewardService, ServiceClosed
 
@@ -142,7 +142,7 @@ def _fake_scorer(calls: list[int], delay: float = 0.0):
     return scorer
 
 
-def test_batcher_merges_threads_and_event_loop_callers_into_one_call_per_settings():
+def test_batcher_merges_threads_and_event_loop_callers_into_one_call_per_golden():
     calls: list[int] = []
     batcher = Batcher(window=0.2, scorer=_fake_scorer(calls))
     service = RewardService(integrations.problem_index(), batcher=batcher)
@@ -164,7 +164,23 @@ def test_batcher_merges_threads_and_event_loop_callers_into_one_call_per_setting
         t.join()
     batcher.close()
     assert results == {**{f"thread {i}": [1.0, 0.0] for i in range(4)}, "loop": [1.0, 0.0]}
-    assert calls == [9], calls  # one batch, one reward config and settings: one scorer call
+    assert calls == [9], calls  # one batch, one golden: one scorer call for every answer
+
+
+def test_batcher_gives_a_golden_that_fills_a_run_its_own_call_and_lone_answers_one_together():
+    """Answers to one golden that fill a simulator run (batch_size) are one scorer call;
+    lone answers to several goldens share another (the checker mixes goldens in its runs)."""
+    calls: list[int] = []
+    batcher = Batcher(window=0.3, scorer=_fake_scorer(calls))
+    service = RewardService(integrations.problem_index(), batcher=batcher)
+    labels = [p.id for p in load_suite("starter")[:5]]
+    full = CheckSettings().batch_size
+    lone = service.submit(service.prepare(["GOOD"] * 4, labels[1:]))
+    many = service.submit(service.prepare(["GOOD"] * full, [labels[0]] * full))
+    assert [s.reward for s in lone.result(timeout=30)] == [1.0] * 4
+    assert len(many.result(timeout=30)) == full
+    batcher.close()
+    assert sorted(calls) == sorted([full, 4]), calls
 
 
 def test_deadline_scores_zero_and_close_fails_what_waits():

@@ -13,12 +13,12 @@ results back. Between the call and the answer they all run this module:
    :class:`~verilog_env.reward.RewardConfig` and one :class:`~verilog_env.CheckSettings`
    (``method="both"`` and every other setting reach the checker only this way). It
    merges the answers of concurrent calls that arrive within ``window`` seconds (or until
-   ``max_items`` wait) into one batch, and scores it in one :func:`~verilog_env.score_many`
-   call (a golden's candidates share simulator runs, and so do lone answers to different
-   goldens); the checker runs its jobs at once on its pool. An answer whose check hangs
-   until its timeout holds up the callers of its batch, not other batches: at most
-   ``concurrency`` batches are scored at once; while all slots are busy, arriving answers
-   join the next batch. It is driven by threads and hands back :class:`concurrent.futures.Future`
+   ``max_items`` wait) into one batch, and scores the answers of each golden that fill a
+   simulator run in one :func:`~verilog_env.score_many` call, and the rest (lone answers
+   to many goldens) in one more, whose runs mix goldens; the calls run at once on the
+   checker's pool. An answer whose check hangs until its timeout holds up the callers of
+   its call only. At most ``concurrency`` batches are scored at once; while all slots are
+   busy, arriving answers join the next batch. It is driven by threads and hands back :class:`concurrent.futures.Future`
    objects: a thread waits with ``future.result(timeout)``, an event loop awaits
    ``asyncio.wrap_future(future)`` (cancelling either drops answers not yet scored).
 3. Each :class:`~verilog_env.reward.Score` becomes an :class:`Outcome`: the reward, the
@@ -242,12 +242,12 @@ class Batcher:
 
     A daemon thread closes a batch ``window`` seconds after its first answer arrived (or
     once ``max_items`` wait), takes one of ``concurrency`` slots (waiting, and gathering
-    more answers, while all are busy), and hands each group of the batch (same reward
-    config and check settings) to a thread pool as one ``score_many`` call: the checker
-    then puts a problem's answers into one simulation, and answers to different problems
-    that arrived alone share runs too (:func:`verilog_env.equiv.simcheck.check_mixed`).
-    A caller's future is resolved as soon as every group holding one of its answers is
-    done. ``scorer`` replaces :func:`~verilog_env.score_many` (same call shape:
+    more answers, while all are busy), and hands each group of the batch to a thread pool
+    as one ``score_many`` call: a golden's answers are a group (one simulation) when they
+    fill a run (``batch_size``), and the answers of goldens with fewer make one group per
+    reward config and check settings, whose simulator runs mix goldens
+    (:func:`verilog_env.equiv.simcheck.check_mixed`). A caller's future is resolved as
+    soon as every group holding one of its answers is done. ``scorer`` replaces :func:`~verilog_env.score_many` (same call shape:
     ``scorer(items, reward_config, settings=check_settings)``).
     """
 
@@ -355,10 +355,17 @@ class Batcher:
 
     def _start(self, batch: list[_Job]) -> None:
         size = sum(len(job.items) for job in batch)
-        groups: dict[tuple, list[tuple[_Job, int]]] = {}
+        by_golden: dict[tuple, list[tuple[_Job, int]]] = {}
         for job in batch:
             for k, (problem, _) in enumerate(job.items):
-                groups.setdefault((job.reward, job.check), []).append((job, k))
+                by_golden.setdefault((job.reward, job.check, problem.golden, problem.top), []).append((job, k))
+        # A golden's answers make a call of their own (they share simulator runs, and their
+        # callers wait for nothing else); goldens with fewer than a run's worth share one
+        # call, whose runs mix goldens (verilog_env.equiv.simcheck.check_mixed).
+        groups: dict[tuple, list[tuple[_Job, int]]] = {}
+        for (reward, check, golden, top), where in by_golden.items():
+            key = (reward, check) if len(where) < check.batch_size else (reward, check, golden, top)
+            groups.setdefault(key, []).extend(where)
         with self._cond:
             self.stats.batches += 1
             self.stats.items += size
