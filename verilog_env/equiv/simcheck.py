@@ -407,7 +407,13 @@ def check_mixed(parts: list[tuple[str, list[str], CheckOptions]], batch_size: in
             runs.append([entry])
     for run in runs:
         started = time.perf_counter()
-        shared = _simulate_mixed([part for _, part in run]) if len(run) > 1 else None
+        parts = [part for _, part in run]
+        members = [list(range(len(part.runnable))) for part in parts]
+        shared, culprits = _simulate_mixed(parts, members) if len(run) > 1 else (None, set())
+        if shared is None and culprits:  # answers that did not compile run apart; the rest mix again
+            members = [[k for k in ks if (j, k) not in culprits] for j, ks in enumerate(members)]
+            if sum(map(bool, members)) > 1:
+                shared, _ = _simulate_mixed(parts, members)
         for k, (i, part) in enumerate(run):
             _check_designs(part.reference, part.runnable, part.stim, part.ticks, _Recorded(part.trace), part.options,
                            batch_size, part.verdicts, simulated=shared[k] if shared else None)
@@ -422,65 +428,78 @@ def _finished(verdicts: list[Verdict | None], started: float) -> list[Verdict]:
     return verdicts  # type: ignore[return-value]
 
 
-def _simulate_mixed(parts: list[_Part]) -> list[list[Verdict]] | None:
-    """One compile and one simulation of every part's candidates, each part's testbench
-    (its own nonce, files and record) driving its own; ``None`` when the run or any part
-    of it did not finish cleanly (nobody is blamed: the caller checks each part alone)."""
+_CANDIDATE_FILE = re.compile(r"^candidate(\d+)\.v:\d+:", re.MULTILINE)
+
+
+def _simulate_mixed(parts: list[_Part], members: list[list[int]]
+                    ) -> tuple[list[dict[int, Verdict]] | None, set[tuple[int, int]]]:
+    """One compile and one simulation of the chosen candidates (``members``: indices into
+    each part's ``runnable``), each part's testbench (its own nonce, files and record)
+    driving its own: their verdicts by part and index (none for a part whose testbench did
+    not finish: the caller checks its candidates apart), or ``None`` when the run did not
+    compile, with the (part, index) of candidates the compiler's log blames."""
     options = parts[0].options
     simulator = backend(options.simulator)
     limits = options.limits()
-    join, join_text = testbench.join_module(secrets.token_hex(8), len(parts))
+    chosen = [(j, part, ks) for j, (part, ks) in enumerate(zip(parts, members)) if ks]
+    join, join_text = testbench.join_module(secrets.token_hex(8), len(chosen))
     timings: dict[str, float] = {}
+    where: dict[int, tuple[int, int]] = {}  # candidate file number -> (part, index)
     with Workdir() as workdir:
         (workdir / "join.v").write_text(join_text)
-        files, tops, nonces, counted = ["join.v"], [join], [], 0
-        for j, part in enumerate(parts):
+        files, tops, nonces = ["join.v"], [join], []
+        for slot, (j, part, ks) in enumerate(chosen):
             nonce = secrets.token_hex(8)
             nonces.append(nonce)
             design_of_golden = part.reference.design
-            stimulus_file, expected_file, _ = testbench.part_files(j)
-            names = [candidate_prefix(k, nonce) + d.top for k, (_, d, _) in enumerate(part.runnable)]
-            (workdir / f"tb{j}.v").write_text(testbench.candidate_testbench(
+            stimulus_file, expected_file, _ = testbench.part_files(slot)
+            names = [candidate_prefix(n, nonce) + part.runnable[k][1].top for n, k in enumerate(ks)]
+            (workdir / f"tb{slot}.v").write_text(testbench.candidate_testbench(
                 design_of_golden, names, part.stim.ports, part.ticks, options.seed, nonce,
-                _preset(options, design_of_golden, part.stim), part=j, join=join))
+                _preset(options, design_of_golden, part.stim), part=slot, join=join))
             if part.stim.ports:
                 (workdir / stimulus_file).write_text(part.stim.hex_lines)
             (workdir / expected_file).write_text(part.trace.expected_hex)
-            files.append(f"tb{j}.v")
+            files.append(f"tb{slot}.v")
             tops.append(testbench.module_name(nonce))
-            for k, (_, design, _) in enumerate(part.runnable):
-                name = f"candidate{counted}.v"
-                (workdir / name).write_text(prefix_modules(design, candidate_prefix(k, nonce)))
+            for n, k in enumerate(ks):
+                where[len(where)] = (j, k)
+                name = f"candidate{len(where) - 1}.v"
+                (workdir / name).write_text(prefix_modules(part.runnable[k][1], candidate_prefix(n, nonce)))
                 files.append(name)
-                counted += 1
         compiled = simulator.start_compile(workdir, files, tops, limits).wait()
         timings["compile"] = compiled.seconds
         if not compiled.ok:
-            return None
-        wall = min(limits.wall_seconds, 2.0 + 20 * sum(part.trace.seconds for part in parts))
+            return None, {where[int(m)] for m in _CANDIDATE_FILE.findall(compiled.output) if int(m) in where}
+        wall = min(limits.wall_seconds, 2.0 + 20 * sum(part.trace.seconds for _, part, _ in chosen))
         sim_limits = dataclasses.replace(limits, wall_seconds=wall)
         sim = simulator.simulate(workdir, sim_limits)
         timings["simulate"] = sim.seconds
         timings["golden"] = 0.0
-        results = [_read(workdir / testbench.part_files(j)[2]) for j in range(len(parts))]
-    out = []
-    for part, nonce, text in zip(parts, nonces, results):
-        verdicts = _run_verdicts(sim, text, nonce, part.reference.design, [d for _, d, _ in part.runnable], part.trace,
-                                 part.stim, part.ticks, part.options, sim_limits, timings, single=False)
-        if verdicts is None:
-            return None
-        out.append(verdicts)
-    return out
+        results = [_read(workdir / testbench.part_files(slot)[2]) for slot in range(len(chosen))]
+    out: list[dict[int, Verdict]] = [{} for _ in parts]
+    for (j, part, ks), nonce, text in zip(chosen, nonces, results):
+        # A testbench that wrote its END record finished every answer of its part, whatever
+        # stopped the run later (one answer hanging or flooding the log): its records stand.
+        # A part without one gets no verdicts here; the caller checks its answers apart.
+        run = sim if sim.ok or not text.rstrip().endswith(f"{nonce} END") else \
+            dataclasses.replace(sim, returncode=0, timed_out=False)
+        verdicts = _run_verdicts(run, text, nonce, part.reference.design, [part.runnable[k][1] for k in ks],
+                                 part.trace, part.stim, part.ticks, part.options, sim_limits, timings, single=False)
+        if verdicts is not None:
+            out[j] = dict(zip(ks, verdicts))
+    return out, set()
 
 
 def _check_designs(reference: Golden, runnable: list[tuple[int, Design, float]], stim: Stimulus, ticks: int,
                    golden: Recording | _Recorded, options: CheckOptions, batch_size: int,
-                   verdicts: list[Verdict | None], simulated: list[Verdict] | None = None) -> None:
+                   verdicts: list[Verdict | None], simulated: dict[int, Verdict] | None = None) -> None:
     """Simulate the analysed candidates (``runnable``: index, design, analysis seconds) and
-    put their verdicts into ``verdicts`` (``simulated``: their verdicts from a run shared
-    with other goldens' candidates, :func:`check_mixed`; nothing more is simulated)."""
+    put their verdicts into ``verdicts`` (``simulated``: verdicts of some of them, by
+    position in ``runnable``, from a run shared with other goldens' candidates,
+    :func:`check_mixed`; only the others are simulated here)."""
     designs = [design for _, design, _ in runnable]
-    results: dict[int, Verdict] = dict(enumerate(simulated or ()))
+    results: dict[int, Verdict] = dict(simulated or {})
     shared = [k for k, d in enumerate(designs) if d.self_contained and k not in results]
     size = max(1, batch_size)
     for group in (shared[i : i + size] for i in range(0, len(shared), size)):
