@@ -12,10 +12,10 @@ input is a flag, and the JSON report states each one with its source.
 
 Inputs and defaults:
 
-* per-core rate: ``throughput.second_pass.checks_per_second`` of ``reports/verifier_speed.json``
-  (``python -m perf.verifier_speed``: every check submitted at once, golden records
-  cached, as in RL where one problem is checked for many rollouts) divided by that
-  machine's ``cpus`` (vCPUs);
+* per-core rate: ``throughput.first_pass.checks_per_second`` of ``reports/verifier_speed.json``
+  (``python -m perf.verifier_speed``: every check submitted at once to fresh workers, so
+  every golden is recorded first, as in an RL step whose prompts are new) divided by that
+  machine's ``cpus`` (vCPUs); the conservative rate (later passes reuse records);
 * CodeV-R1's step: 128 prompts x 16 rollouts, 16384 max response tokens
   (``trainers/openrlhf/train_dapo.py``); a 7B model (Qwen2.5-Coder-7B-Instruct); 8 GPUs a
   node. Mean response length 4096 tokens: an assumption (reasoning responses run to
@@ -83,8 +83,9 @@ def generation_seconds(samples: int, response_tokens: float, tokens_per_s_per_gp
 
 
 def per_core_rate(speed_report: dict) -> float:
-    """Checks per second per core in a ``perf.verifier_speed`` report (second pass)."""
-    return speed_report["throughput"]["second_pass"]["checks_per_second"] / speed_report["machine"]["cpus"]
+    """Checks per second per core in a ``perf.verifier_speed`` report (first pass: fresh
+    workers, every golden recorded first)."""
+    return speed_report["throughput"]["first_pass"]["checks_per_second"] / speed_report["machine"]["cpus"]
 
 
 def service_per_core_rate(load_report: dict) -> float | None:
@@ -178,9 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         rate, rate_source = args.checks_per_core_per_s, "--checks-per-core-per-s"
     elif speed is not None:
         rate = per_core_rate(speed)
-        second = speed["throughput"]["second_pass"]
-        rate_source = (f"{args.speed_report}: throughput.second_pass {second['checks_per_second']} checks/s "
-                       f"over {second['checks']} checks on {speed['machine']['cpus']} cpus")
+        first = speed["throughput"]["first_pass"]
+        rate_source = (f"{args.speed_report}: throughput.first_pass {first['checks_per_second']} checks/s "
+                       f"over {first['checks']} checks on {speed['machine']['cpus']} cpus")
     else:
         sys.exit(f"capacity_model: no --checks-per-core-per-s and no readable {args.speed_report}")
     if not (0 < args.simulated_fraction <= 1 and 0 < args.target < 1 and args.training_ratio >= 0):

@@ -19,13 +19,16 @@ the report gives the wall time, the outcome counts and the pass count, which mus
 time into compile and simulation, and times the slowest problem's simulation with and
 without ``vvp -none`` (the VCD dump the testbenches request).
 
-Target: 156 x 20 VerilogEval samples in under 2 minutes on 2 cores. Measured on this
-project's 2-vCPU machine, idle: 87 s (``reports/scoring_speed.json``; 1,403 samples
-answered by an equal pass, 157 CPU-s in simulator processes) and 120 s simulating every
-text (``reports/scoring_speed_exact_cache_only.json``, 227 CPU-s); all verdicts as
-expected (3020 pass = 151 x 20). Prob144_conwaylife is half the simulation (~5.6 s a
-sample); Prob082 and Prob141, whose testbench watchdog fires before the stimulus ends,
-are compiled but not simulated.
+Target (issue 18): 156 x 20 VerilogEval samples in 30 s on 2 cores. Not met: one problem
+holds the floor. ``Prob144_conwaylife``'s testbench runs about 2,500 cycles of a 16 x 16
+game of life whose reference re-evaluates a 324-bit padded copy of the board in an
+``always @(*)`` loop; Icarus takes 4-5 s a sample, so its 20 samples alone are 85-105
+CPU-s, 43-53 s on 2 cores (``heaviest_problem_floor_seconds``), whatever the rest costs.
+Verilator builds that testbench in 2-3.5 s a sample (its run takes 0.03 s), which would
+still leave 20-35 s for this one problem, and its ``$random`` stream differs from Icarus's,
+which the official testbenches use for stimulus; so official scoring stays on Icarus.
+Prob082 and Prob141, whose testbench watchdog fires before the stimulus ends, are compiled
+but not simulated.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from benchmarks.registry import EvalProblem, get_eval_suite
 from benchmarks.scoring import default_workers, score_pairs
 from perf import add_data_argument
 
-TARGET_SECONDS = 120.0
+TARGET_SECONDS = 30.0
 
 
 def _internal_signals(text: str, top: str) -> list[str]:
@@ -216,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         "answered_by_an_equal_pass": sum(s.outcome == "." and s.seconds == 0.0 for s in scores),
         "simulated": sum(s.seconds > 0.0 for s in scores),
         "load_average_before": round(load_before, 2),
+        "heaviest_problem_floor_seconds": round(slowest[0]["total_s"] / (os.cpu_count() or 1), 1) if slowest else 0.0,
         "target_seconds": TARGET_SECONDS,
         "met_target": wall < TARGET_SECONDS,
         "outcomes": dict(outcomes),

@@ -48,7 +48,7 @@ def test_plan_for_codev_r1_step():
 
 
 def test_per_core_rate_reads_the_verifier_speed_report():
-    report = {"machine": {"cpus": 2}, "throughput": {"second_pass": {"checks_per_second": 300.0, "checks": 900}}}
+    report = {"machine": {"cpus": 2}, "throughput": {"first_pass": {"checks_per_second": 300.0, "checks": 900}}}
     assert per_core_rate(report) == 150.0
 
 
@@ -56,7 +56,7 @@ def test_command_line_writes_the_report(tmp_path):
     out = tmp_path / "capacity.json"
     speed = tmp_path / "speed.json"
     speed.write_text(json.dumps(
-        {"machine": {"cpus": 4}, "throughput": {"second_pass": {"checks_per_second": 400.0, "checks": 1000}}}
+        {"machine": {"cpus": 4}, "throughput": {"first_pass": {"checks_per_second": 400.0, "checks": 1000}}}
     ))
     proc = subprocess.run(
         [sys.executable, "-m", "perf.capacity_model", "--speed-report", str(speed),
