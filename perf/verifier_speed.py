@@ -156,6 +156,16 @@ def profile(refs: list[Reference], repeats: int = 5) -> dict:
                     else:
                         subprocess.run(argv, cwd=run, capture_output=True, check=True)
                     parts[name].append(time.perf_counter() - t0)
+        # The fixed cost of the two processes: an empty design compiled and run, bare.
+        iverilog, vvp = icarus.tools()
+        empty = kept / "empty"
+        empty.mkdir()
+        (empty / "e.v").write_text("module e; initial $finish; endmodule\n")
+        for _ in range(20):
+            for name, argv in (("empty_iverilog", [iverilog, "-o", "e.vvp", "e.v"]), ("empty_vvp", [vvp, "-n", "e.vvp"])):
+                t0 = time.perf_counter()
+                subprocess.run(argv, cwd=empty, capture_output=True, check=True)
+                parts.setdefault(name, []).append(time.perf_counter() - t0)
     finally:
         shutil.rmtree(kept, ignore_errors=True)
     medians = {f"{k}_ms": round(1000 * statistics.median(v), 2) for k, v in parts.items() if v}
