@@ -175,6 +175,15 @@ def profile(refs: list[Reference], repeats: int = 5) -> dict:
     return medians
 
 
+def _update(path: Path, key: str, value: dict) -> int:
+    """Write one section into the existing report (``--profile-only``, ``--simulators-only``)."""
+    report = json.loads(path.read_text()) if path.exists() else {"benchmark": "verifier_speed"}
+    report[key] = value
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(value, indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_data_argument(parser)
@@ -197,20 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     single = [ref for ref in refs if _clock_count(ref) == 1]
     breakdown = profile(single[:: max(1, len(single) // max(1, args.profile_sample))][: args.profile_sample])
     if args.profile_only:
-        report = json.loads(args.out.read_text()) if args.out.exists() else {"benchmark": "verifier_speed"}
-        report["profile"] = breakdown
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print(json.dumps(breakdown, indent=2))
-        return 0
+        return _update(args.out, "profile", breakdown)
     step = max(1, len(refs) // max(1, args.simulator_sample))
     by_simulator = {name: per_check_cost(refs[::step][:args.simulator_sample], name) for name in ("icarus", "verilator")}
     by_simulator["versions"] = {"icarus": icarus.version(), "verilator": verilator.version()}
     if args.simulators_only:
-        report = json.loads(args.out.read_text()) if args.out.exists() else {"benchmark": "verifier_speed"}
-        report["by_simulator"] = by_simulator
-        args.out.write_text(json.dumps(report, indent=2) + "\n")
-        print(json.dumps(by_simulator, indent=2))
-        return 0
+        return _update(args.out, "by_simulator", by_simulator)
     requests: list[tuple[str, CheckRequest, Reference]] = []
     for ref in refs:
         requests.append(("self", CheckRequest(ref.golden, ref.as_candidate(), ref.golden_top, ref.candidate_top), ref))
