@@ -99,7 +99,9 @@ def test_pools_share_the_budget_by_what_they_ask(monkeypatch):
 
     monkeypatch.setenv(workers.WORKERS_ENV, "64")
     monkeypatch.setenv(workers.MEMORY_ENV, "256G")
-    assert {"check", "formal"} <= set(workers._declared)
+    assert {"check", "formal"} <= set(workers._declared)  # declared when their modules load
+    # only these two (a benchmark's screen pool, declared by other tests here, would take a share)
+    monkeypatch.setattr(workers, "_declared", {"check": SIMULATION.pool, "formal": FORMAL.pool})
     share = 256 * GiB * SIMULATION.pool.demand // sum(s.demand for s in workers._declared.values())
     assert workers.plan_pool(SIMULATION.pool, share) == workers.PoolPlan(64, 2 * GiB)
     assert workers.plan_pool(FORMAL.pool, 128 * GiB) == workers.PoolPlan(64, 2 * GiB)
@@ -114,18 +116,19 @@ def _address_space_limit() -> int:
 def test_checks_run_within_a_tight_budget_and_refuse_a_pool_that_gets_nothing(monkeypatch):
     """Two check workers whose share of a 6 GiB budget is 3 GiB: each gets 1.5 GiB of address
     space, and checks still pass; a pool asking more than is left is refused, saying so."""
+    from verilog_env.equiv.simcheck import SIMULATION
+    from verilog_env.formal.judge import FORMAL
+
     monkeypatch.setenv(workers.WORKERS_ENV, "2")
     monkeypatch.setenv(workers.MEMORY_ENV, "6G")
+    monkeypatch.setattr(workers, "_declared", {"check": SIMULATION.pool, "formal": FORMAL.pool})
     assert check_equivalence(GOLDEN, GOLDEN).status is Status.EQUIVALENT
     wrong = GOLDEN.replace("~a", "a")
     assert check_equivalence(GOLDEN, wrong).status is Status.MISMATCH
     plan = workers.pool_plans()["check"]
     assert (plan.workers, plan.worker_bytes) == (2, 3 * GiB // 2), plan
-    from verilog_env.equiv.simcheck import SIMULATION
-
     pool = workers.get_pool(SIMULATION.pool)
     assert pool.schedule(_address_space_limit).result(timeout=30) == 3 * GiB // 2
     monkeypatch.setenv(workers.MEMORY_ENV, "3.5G")  # 0.5 GiB left beside the running check pool
     with pytest.raises(workers.MemoryBudgetError, match="0.5 GiB for the 'greedy' workers.*raise VERILOG_ENV_MEMORY"):
         workers.get_pool(workers.PoolSpec("greedy", memory_bytes=8 * GiB, max_workers=1))
-    workers._declared.pop("greedy", None)
