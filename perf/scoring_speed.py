@@ -24,8 +24,8 @@ holds the floor. ``Prob144_conwaylife``'s testbench runs about 2,500 cycles of a
 game of life whose reference re-evaluates a 324-bit padded copy of the board in an
 ``always @(*)`` loop; Icarus takes 4-5 s a sample, so its 20 samples alone are 85-105
 CPU-s, 43-53 s on 2 cores (``heaviest_problem_floor_seconds``), whatever the rest costs.
-Verilator builds that testbench in 2-3.5 s a sample (its run takes 0.03 s), which would
-still leave 20-35 s for this one problem, and its ``$random`` stream differs from Icarus's,
+Verilator built that testbench in 3.5 s (a busy machine; its run takes 0.03 s), which would
+still leave about 35 s of 2 cores for this one problem, and its ``$random`` stream differs from Icarus's,
 which the official testbenches use for stimulus; so official scoring stays on Icarus.
 Prob082 and Prob141, whose testbench watchdog fires before the stimulus ends, are compiled
 but not simulated.
