@@ -292,7 +292,7 @@ def _mixed_jobs(parts: list, mix: int, workers_: int) -> list[list]:
     load = 0
     for part in parts:
         n = len(part[0])
-        if jobs and n < mix and load + n <= mix and len(jobs[-1][0][0]) < mix:
+        if jobs and n < mix and load + n <= mix:  # (a job begun by a part of mix or more is full)
             jobs[-1].append(part)
             load += n
         else:

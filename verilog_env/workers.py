@@ -46,9 +46,9 @@ its share of the cores (cores / processes), or their workers oversubscribe the C
 honest checks hit their timeouts."""
 
 MEMORY_ENV = "VERILOG_ENV_MEMORY"
-"""Environment variable: the memory all checker workers of this process and their sandboxed
-processes may hold together (see the module docstring). Where several checker processes
-share a node, give each its share, as with :data:`WORKERS_ENV`."""
+"""Environment variable: the memory all checker workers of this process may hold together
+(see the module docstring). Where several checker processes share a node, give each its
+share, as with :data:`WORKERS_ENV`."""
 DEFAULT_MEMORY_FRACTION = 1.0
 """The budget when :data:`MEMORY_ENV` is unset: this fraction of the machine's memory."""
 MIN_WORKER_BYTES = 1 << 30
@@ -88,9 +88,14 @@ class PoolSpec:
     max_workers: int | None = None
 
     @property
+    def workers(self) -> int:
+        """The pool's size before the memory budget: ``max_workers``, capped by :func:`default_workers`."""
+        return min(self.max_workers or default_workers(), default_workers())
+
+    @property
     def demand(self) -> int:
         """What the pool asks of the memory budget: its workers at their full limit."""
-        return min(self.max_workers or default_workers(), default_workers()) * self.memory_bytes
+        return self.workers * self.memory_bytes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +149,7 @@ def plan_pool(spec: PoolSpec, available: int) -> PoolPlan:
     """The pool's size and per-worker limit within ``available`` bytes: all its workers at
     ``spec.memory_bytes`` if they fit, else each limit cut to its share (down to
     :data:`MIN_WORKER_BYTES`), else fewer workers; :class:`MemoryBudgetError` if not one fits."""
-    workers = min(spec.max_workers or default_workers(), default_workers())
+    workers = spec.workers
     least = min(spec.memory_bytes, MIN_WORKER_BYTES)
     while workers >= 1:
         share = available // workers
@@ -171,7 +176,7 @@ def memory_budget() -> int:
 
 
 def pool_plans() -> dict[str, PoolPlan]:
-    """How each live pool was sized (for reports and the service's health)."""
+    """How each live pool was sized (the out-of-memory verdict quotes its worker's limit)."""
     with _lock:
         return {name: plan for name, plan in _plans.items() if name in _pools}
 

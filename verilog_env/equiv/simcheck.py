@@ -322,14 +322,7 @@ def check_batch(golden: str, candidates: list[str], options: CheckOptions, batch
     recording = Recording(reference, stim, ticks, options, key) if trace is None else _Recorded(trace)
     verdicts: list[Verdict | None] = [None] * len(candidates)
     try:
-        runnable: list[tuple[int, Design, float]] = []
-        for index, text in enumerate(candidates):
-            t0 = time.perf_counter()
-            design = prepare_candidate(text, reference, options)
-            if isinstance(design, Verdict):
-                verdicts[index] = design
-                continue
-            runnable.append((index, design, time.perf_counter() - t0))
+        runnable = _prepare_all(candidates, reference, options, verdicts)
         if runnable:
             _check_designs(reference, runnable, stim, ticks, recording, options, batch_size, verdicts)
     finally:
@@ -360,37 +353,31 @@ class _Part:
 def check_mixed(parts: list[tuple[str, list[str], CheckOptions]], batch_size: int = 8,
                 mix: int = MIX_CANDIDATES) -> list[list[Verdict]]:
     """Check several goldens' candidates (``parts``: golden, candidates, options), putting
-    candidates of *different* goldens into one simulator run, up to ``batch_size`` a run:
-    one compile and one simulation instead of one per golden, each golden's testbench
-    driving its own candidates against its own record (:func:`_simulate_mixed`).
+    candidates of *different* goldens into one simulator run, up to ``mix`` a run: one
+    compile and one simulation instead of one per golden, each golden's testbench driving
+    its own candidates against its own record (:func:`_simulate_mixed`).
 
-    Only what would share a run anyway does: goldens already recorded in this worker,
-    candidates made of modules alone, a simulator that takes several root modules
-    (:data:`verilog_env.sim.icarus.MULTI_TOP`). Everything else, and every part of a mixed
-    run that fails, is checked as :func:`check_batch` checks it, so a verdict never
-    depends on what shared its run.
+    Only goldens with fewer than ``batch_size`` candidates (more fill a run of their own),
+    all made of modules alone, mix, in a simulator that takes several root modules
+    (:data:`verilog_env.sim.icarus.MULTI_TOP`); each golden is recorded alone first (or
+    its record is cached in this worker). Everything else, and every part of a mixed run
+    that fails, is checked as :func:`check_batch` checks it, so a verdict never depends on
+    what shared its run.
     """
     out: list[list[Verdict] | None] = [None] * len(parts)
     ready: list[tuple[int, _Part]] = []
     for i, (golden, candidates, options) in enumerate(parts):
         reference = analyze_golden(golden, options.top)
         trace = None
-        if len(parts) > 1 and getattr(backend(options.simulator), "MULTI_TOP", False) and isinstance(reference, Golden):
-            trace = record_golden(reference, reference.stimulus(options), reference.ticks(options), options,
-                                  _trace_key(golden, options))  # cached, or recorded alone now
+        if len(parts) > 1 and backend(options.simulator).MULTI_TOP and isinstance(reference, Golden):
+            stim, ticks = reference.stimulus(options), reference.ticks(options)
+            trace = record_golden(reference, stim, ticks, options, _trace_key(golden, options))  # cached, or now
         if not isinstance(trace, GoldenTrace):  # alone (a golden that cannot be recorded: its verdicts)
             out[i] = check_batch(golden, candidates, options, batch_size)
             continue
         started = time.perf_counter()
-        part = _Part(reference, trace, options, reference.stimulus(options), reference.ticks(options), [],
-                     [None] * len(candidates))
-        for index, text in enumerate(candidates):
-            t0 = time.perf_counter()
-            design = prepare_candidate(text, reference, options)
-            if isinstance(design, Verdict):
-                part.verdicts[index] = design
-            else:
-                part.runnable.append((index, design, time.perf_counter() - t0))
+        part = _Part(reference, trace, options, stim, ticks, [], [None] * len(candidates))
+        part.runnable = _prepare_all(candidates, reference, options, part.verdicts)
         if all(design.self_contained for _, design, _ in part.runnable) and 0 < len(part.runnable) < batch_size:
             ready.append((i, part))
         else:  # alone, or with its own batches
@@ -419,6 +406,21 @@ def check_mixed(parts: list[tuple[str, list[str], CheckOptions]], batch_size: in
                            batch_size, part.verdicts, simulated=shared[k] if shared else None)
             out[i] = _finished(part.verdicts, started)
     return out  # type: ignore[return-value]
+
+
+def _prepare_all(candidates: list[str], reference: Golden, options: CheckOptions,
+                 verdicts: list[Verdict | None]) -> list[tuple[int, Design, float]]:
+    """Analyse every candidate (:func:`~.prepare.prepare_candidate`): those that cannot run get
+    their verdict in ``verdicts``; the rest are returned as (index, design, analysis seconds)."""
+    runnable = []
+    for index, text in enumerate(candidates):
+        t0 = time.perf_counter()
+        design = prepare_candidate(text, reference, options)
+        if isinstance(design, Verdict):
+            verdicts[index] = design
+        else:
+            runnable.append((index, design, time.perf_counter() - t0))
+    return runnable
 
 
 def _finished(verdicts: list[Verdict | None], started: float) -> list[Verdict]:
@@ -756,7 +758,7 @@ class SimulationJudge:
         return check_mixed(parts, settings.batch_size, self.mix_size(settings))
 
     def mix_size(self, settings: CheckSettings) -> int:
-        return MIX_CANDIDATES if getattr(backend(settings.simulator), "MULTI_TOP", False) else 1
+        return MIX_CANDIDATES if backend(settings.simulator).MULTI_TOP else 1
 
 
 SIMULATION = SimulationJudge()

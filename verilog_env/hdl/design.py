@@ -173,7 +173,8 @@ def analyze(
         compilation = compile_sources([source], top=chosen)
         tops = {inst.name: inst for inst in compilation.getRoot().topInstances}
 
-    errors = [d for d in compilation.getAllDiagnostics() if d.isError()]
+    diagnostics = compilation.getAllDiagnostics()
+    errors = [d for d in diagnostics if d.isError()]
     if errors:
         escape = _hierarchical_escape(errors, scoped_names)
         if escape is not None and candidate:
@@ -193,7 +194,7 @@ def analyze(
     instance = tops[chosen]
     ports = _ports(instance, role)
     clocks, resets, constants, xz = _survey(instance, [p.name for p in ports if p.direction == "input"])
-    xz |= {d.location for d in compilation.getAllDiagnostics() if d.code in _OUT_OF_RANGE}
+    xz |= {d.location for d in diagnostics if d.code in _OUT_OF_RANGE}
     parameters = {
         p.name: str(getattr(p, "value", "")) for p in instance.body.parameters
     }
